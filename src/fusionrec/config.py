@@ -1,0 +1,296 @@
+"""Run configuration: one frozen, validated dataclass per section, loaded from YAML.
+
+A run config has six sections (``data``, ``protocol``, ``encoder``, ``model``, ``trainer``,
+``evaluation``); each validates itself in ``__post_init__`` and names the offending key, e.g.
+``trainer.lr must be > 0, got -1``. ``load_config(path, overrides=["trainer.epochs=3"])`` applies
+dotted overrides (values parsed as YAML) before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
+
+from fusionrec.encoders.config import EncoderConfig
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the dotted key."""
+
+
+def _check(ok: bool, key: str, message: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key} {message}, got {value!r}")
+
+
+def _frozen_mapping(value: Mapping | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the dataset comes from: a preset name or a source-spec YAML (at most one; neither
+    means the embedded ``synthetic`` preset)."""
+
+    SECTION: ClassVar[str] = "data"
+    preset: str | None = None
+    spec: str | None = None
+    data_dir: str | None = None
+    exclude_sources: tuple[str, ...] = ()  # side sources switched off (ablations)
+
+    def __post_init__(self) -> None:
+        from fusionrec.data.schema import SOURCE_NAMES
+
+        _check(self.preset is None or self.spec is None, "data.preset/data.spec",
+               "must not both be set", (self.preset, self.spec))
+        if self.preset is None and self.spec is None:
+            object.__setattr__(self, "preset", "synthetic")
+        object.__setattr__(self, "exclude_sources", tuple(self.exclude_sources))
+        for name in self.exclude_sources:
+            _check(name in SOURCE_NAMES and name != "interactions", "data.exclude_sources",
+                   f"must name side sources among {SOURCE_NAMES[1:]}", name)
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """The evaluation protocol that turns the dataset into a Split."""
+
+    SECTION: ClassVar[str] = "protocol"
+    name: str = "topk-random"
+    seed: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name), "protocol.name", "must be a protocol name", self.name)
+        _check(self.seed >= 0, "protocol.seed", "must be >= 0", self.seed)
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A registered model name and its keyword hyper-parameters."""
+
+    SECTION: ClassVar[str] = "model"
+    name: str = "bpr-mf"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from fusionrec.models.registry import MODELS
+
+        _check(self.name in MODELS, "model.name", f"must be one of {sorted(MODELS)}", self.name)
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Settings of the shared training loop (see ``fusionrec.training.trainer``)."""
+
+    SECTION: ClassVar[str] = "trainer"
+    optimizer: str = "adamw"          # adamw | sgd
+    lr: float = 0.005
+    warmup_steps: int = 0             # linear warm-up from 0 to lr over this many steps
+    batch_size: int = 2048
+    epochs: int = 50
+    weight_decay: float = 0.0
+    momentum: float = 0.0             # sgd only
+    dropout: float = 0.0
+    grad_clip: float = 0.0            # max global grad norm; 0 = off
+    patience: int = 5                 # epochs without improvement before stopping; 0 = never
+    monitor: str = "auto"             # valid metric; auto = ndcg@<first k> (top-K) or auc (CTR)
+    seed: int = 0
+    num_threads: int = 0              # torch intra-op threads; 0 = leave torch's default
+
+    def __post_init__(self) -> None:
+        _check(self.optimizer in ("adamw", "sgd"), "trainer.optimizer", "must be adamw or sgd",
+               self.optimizer)
+        _check(self.lr > 0, "trainer.lr", "must be > 0", self.lr)
+        _check(self.warmup_steps >= 0, "trainer.warmup_steps", "must be >= 0", self.warmup_steps)
+        _check(self.batch_size >= 1, "trainer.batch_size", "must be >= 1", self.batch_size)
+        _check(self.epochs >= 1, "trainer.epochs", "must be >= 1", self.epochs)
+        _check(self.weight_decay >= 0, "trainer.weight_decay", "must be >= 0", self.weight_decay)
+        _check(self.momentum >= 0, "trainer.momentum", "must be >= 0", self.momentum)
+        _check(0 <= self.dropout < 1, "trainer.dropout", "must be in [0, 1)", self.dropout)
+        _check(self.grad_clip >= 0, "trainer.grad_clip", "must be >= 0", self.grad_clip)
+        _check(self.patience >= 0, "trainer.patience", "must be >= 0", self.patience)
+        _check(bool(self.monitor), "trainer.monitor", "must name a metric or be auto",
+               self.monitor)
+        _check(self.seed >= 0, "trainer.seed", "must be >= 0", self.seed)
+        _check(self.num_threads >= 0, "trainer.num_threads", "must be >= 0", self.num_threads)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Cut-offs for ranking metrics, the CTR decision threshold, users per scoring batch."""
+
+    SECTION: ClassVar[str] = "evaluation"
+    ks: tuple[int, ...] = (10, 20)
+    threshold: float = 0.5
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ks", tuple(self.ks))
+        _check(len(self.ks) > 0 and all(k >= 1 for k in self.ks), "evaluation.ks",
+               "must be a non-empty list of positive ints", self.ks)
+        _check(0 < self.threshold < 1, "evaluation.threshold", "must be in (0, 1)",
+               self.threshold)
+        _check(self.batch_size >= 1, "evaluation.batch_size", "must be >= 1", self.batch_size)
+
+
+def _encoder_section(value: Any) -> Any:
+    """The encoder section as ``EncoderConfig`` when the LM layer provides it."""
+    if value is None or isinstance(value, EncoderConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"encoder must be a mapping, got {value!r}")
+    try:
+        return _build(EncoderConfig, value, "encoder")
+    except ConfigError:
+        raise
+    except ValueError as error:  # the LM layer's own validation error: same one-line message
+        raise ConfigError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; ``encoder`` is ``None`` for models without LM features."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    encoder: EncoderConfig | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder", _encoder_section(self.encoder))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        raw = dict(raw or {})
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: "
+                              f"{[f.name for f in dataclasses.fields(cls)]}")
+        sections = {name: _build(section, raw.get(name) or {}, name)
+                    for name, section in _SECTIONS.items()}
+        return cls(encoder=raw.get("encoder"), **sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-ready values (tuples become lists, mappings dicts)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+_SECTIONS: dict[str, type] = {"data": DataConfig, "protocol": ProtocolConfig,
+                              "model": ModelConfig, "trainer": TrainerConfig,
+                              "evaluation": EvaluationConfig}
+
+
+def _build(cls: type, values: Mapping[str, Any], section: str):
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{section} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) {[f'{section}.{k}' for k in sorted(unknown)]}; "
+                          f"known: {sorted(known)}")
+    return cls(**{k: _coerce(v, hints.get(k), f"{section}.{k}") for k, v in values.items()})
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """YAML scalars to the annotated type (int → float, list → tuple); wrong kinds fail."""
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
+    """``["trainer.epochs=3", "model.params.embedding_dim=32"]`` applied to a nested dict."""
+    import copy
+
+    import yaml
+
+    result = copy.deepcopy(dict(raw or {}))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or "." not in key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        node = result
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, Mapping) else {}
+            node = child
+        try:
+            node[leaf] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            node[leaf] = text
+    return result
+
+
+def load_config(path: str | Path, overrides: typing.Iterable[str] = ()) -> RunConfig:
+    """Read a run config YAML, apply dotted overrides, validate."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return RunConfig.from_dict(apply_overrides(raw, overrides))
+
+
+def save_config(config: RunConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(config.to_yaml(), encoding="utf-8")
+    return path
+
+
+def quickstart_config() -> RunConfig:
+    """The embedded default run of ``fusionrec quickstart`` (``configs/quickstart.yaml`` holds
+    the same values; a test keeps the two equal)."""
+    return RunConfig(
+        data=DataConfig(preset="synthetic"),
+        protocol=ProtocolConfig(name="topk-random", seed=0),
+        model=ModelConfig(name="bpr-mf", params={"embedding_dim": 32}),
+        # one thread: for a model this small, thread hand-offs cost more than they save
+        trainer=TrainerConfig(optimizer="adamw", lr=0.01, batch_size=256, epochs=40,
+                              weight_decay=0.0, patience=5, seed=0, num_threads=1),
+        evaluation=EvaluationConfig(ks=(10, 20), threshold=0.5),
+    )

@@ -1,0 +1,89 @@
+"""Evaluate a fitted model on one part of a Split: CTR metrics or full-ranking top-K metrics.
+
+The model is only asked for ``score`` (CTR) or ``recommend`` (top-K); metrics themselves see
+labels and item lists only (``fusionrec.evaluation.metrics``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from fusionrec.data.split import Pairs, Split
+from fusionrec.evaluation.metrics import ctr_metrics, ranking_metrics, sigmoid
+
+
+def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 20),
+             threshold: float = 0.5, batch_size: int = 1024,
+             exclude_valid_from_test: bool = True) -> dict[str, float]:
+    """Metrics of ``model`` on ``split.part(part)``.
+
+    CTR tasks: ``ctr_metrics`` of ``sigmoid(score)`` (or of ``score`` itself when the model sets
+    ``outputs_probabilities = True``). Top-K tasks: every item is ranked for each user with a
+    held-out positive; the model excludes its training items, and on the test part the user's
+    validation items are excluded too (``exclude_valid_from_test``, RecBole's convention), so
+    neither can crowd out test items. Users are ranked ``batch_size`` at a time.
+    """
+    pairs = split.part(part)
+    if split.task == "ctr":
+        return _ctr(model, pairs, threshold)
+    extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
+    return _topk(model, pairs.positives(), extra, ks, split.features.n_items, batch_size)
+
+
+def _ctr(model, pairs: Pairs, threshold: float) -> dict[str, float]:
+    # Rows that carry their own history (few-shot records) go to ``score_pairs`` when the model
+    # reads it; ``score(users, items)`` cannot see a row's history.
+    if pairs.history_items is not None and hasattr(model, "score_pairs"):
+        chunks = [np.asarray(model.score_pairs(pairs.take(np.arange(s, min(s + 65536,
+                                                                           len(pairs))))),
+                             dtype=np.float64) for s in range(0, len(pairs), 65536)]
+    else:
+        chunks = [np.asarray(model.score(pairs.user[s:s + 65536], pairs.item[s:s + 65536]),
+                             dtype=np.float64) for s in range(0, len(pairs), 65536)]
+    scores = np.concatenate(chunks) if chunks else np.zeros(0)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{type(model).__name__}.score returned non-finite values")
+    probs = scores if getattr(model, "outputs_probabilities", False) else sigmoid(scores)
+    return ctr_metrics(pairs.label, probs, threshold=threshold)
+
+
+def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct users (sorted) and each one's items."""
+    order = np.lexsort((pairs.item, pairs.user))
+    users, starts = np.unique(pairs.user[order], return_index=True)
+    return users, np.split(pairs.item[order], starts[1:])
+
+
+def _topk(model, positives: Pairs, extra: Pairs | None, ks: Sequence[int], n_items: int,
+          batch_size: int) -> dict[str, float]:
+    users, relevant = _group(positives)
+    k = max(int(x) for x in ks)
+    extra_keys = np.zeros(0, dtype=np.int64)
+    budget = np.zeros(len(users), dtype=np.int64)  # extra list length needed per user
+    if extra is not None and len(extra):
+        extra_keys = np.unique(extra.user * n_items + extra.item)
+        budget = np.bincount(extra.user, minlength=max(users.max(initial=-1) + 1,
+                                                       int(extra.user.max()) + 1))[users]
+    lists = []
+    for start in range(0, len(users), batch_size):
+        batch = users[start:start + batch_size]
+        depth = min(k + int(budget[start:start + batch_size].max(initial=0)), n_items)
+        items, _ = model.recommend(batch, k=depth, exclude_seen=True)
+        items = np.asarray(items, dtype=np.int64)
+        if len(extra_keys):
+            drop = np.isin(batch[:, None] * n_items + items, extra_keys)
+            # stable sort moves dropped items to the end, keeping the order of the rest
+            order = np.argsort(drop, axis=1, kind="stable")
+            items = np.where(np.take_along_axis(drop, order, axis=1), -1,
+                             np.take_along_axis(items, order, axis=1))
+        lists.append(_pad(items[:, :k], k))
+    recommended = np.concatenate(lists) if lists else np.zeros((0, k), dtype=np.int64)
+    return ranking_metrics(recommended, relevant, ks=ks, n_items=n_items)
+
+
+def _pad(items: np.ndarray, k: int) -> np.ndarray:
+    if items.shape[1] >= k:
+        return items
+    return np.pad(items, ((0, 0), (0, k - items.shape[1])), constant_values=-1)

@@ -1,0 +1,197 @@
+"""Matrix factorisation trained with BPR (top-K) or binary cross-entropy (CTR).
+
+``score(u, i) = <p_u, q_i> + b_i + b``. With the BPR loss each training positive ``(u, i)`` is
+paired with a uniformly drawn item ``j`` the user has no training positive for, and
+``-log sigmoid(score(u, i) - score(u, j))`` is minimised; with BCE the labelled training pairs
+(plus sampled negatives when the split has none) are fitted as logits. Training runs in the
+shared :class:`~fusionrec.training.trainer.Trainer`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from fusionrec.config import TrainerConfig
+from fusionrec.data.split import Split
+from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+
+
+def _mf_module(n_users: int, n_items: int, dim: int, init_std: float, dropout: float):
+    import torch
+
+    class MF(torch.nn.Module):
+        """Shapes: ``users`` (B,), ``items`` (B, n) → scores (B, n)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.user = torch.nn.Embedding(n_users, dim)
+            self.item = torch.nn.Embedding(n_items, dim)
+            self.item_bias = torch.nn.Parameter(torch.zeros(n_items))
+            self.bias = torch.nn.Parameter(torch.zeros(()))
+            self.dropout = torch.nn.Dropout(dropout)
+            torch.nn.init.normal_(self.user.weight, std=init_std)
+            torch.nn.init.normal_(self.item.weight, std=init_std)
+
+        def forward(self, users, items):
+            p = self.dropout(self.user(users)).unsqueeze(1)   # (B, 1, d)
+            q = self.dropout(self.item(items))                 # (B, n, d)
+            return (p * q).sum(-1) + self.item_bias[items] + self.bias
+
+    return MF()
+
+
+class BPRMF:
+    """BPR matrix factorisation.
+
+    Parameters: ``embedding_dim``; ``loss`` ``"auto"`` (BCE for CTR splits, BPR for top-K),
+    ``"bpr"`` or ``"bce"``; ``n_negatives`` sampled per positive; ``init_std`` of the embeddings;
+    ``trainer``: the :class:`TrainerConfig` (or mapping) ``fit`` uses.
+    """
+
+    name: ClassVar[str] = "bpr-mf"
+    SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8,
+                                    "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
+
+    def __init__(self, embedding_dim: int = 64, loss: str = "auto", n_negatives: int = 1,
+                 init_std: float = 0.01, trainer: TrainerConfig | Mapping | None = None) -> None:
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
+        if loss not in ("auto", "bpr", "bce"):
+            raise ValueError(f"loss must be auto, bpr or bce, got {loss!r}")
+        if n_negatives < 1:
+            raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
+        self.embedding_dim = embedding_dim
+        self.loss_name = loss
+        self.n_negatives = n_negatives
+        self.init_std = init_std
+        self.trainer = (trainer if isinstance(trainer, TrainerConfig)
+                        else TrainerConfig(**dict(trainer or {})))
+
+    def get_params(self) -> dict[str, Any]:
+        return {"embedding_dim": self.embedding_dim, "loss": self.loss_name,
+                "n_negatives": self.n_negatives, "init_std": self.init_std}
+
+    # -- training (the Trainable protocol) -------------------------------------------------
+    def fit(self, split: Split) -> "BPRMF":
+        from fusionrec.training.trainer import Trainer
+
+        return Trainer(self.trainer, progress=False).fit(self, split)
+
+    def build(self, split: Split, config: TrainerConfig):
+        n_users, n_items = split.features.n_users, split.features.n_items
+        self.resolved_loss_ = ("bce" if split.task == "ctr" else "bpr") \
+            if self.loss_name == "auto" else self.loss_name
+        self.seen_ = SeenItems.from_pairs(split.train, n_users)
+        # user * n_items + item of every training positive, ascending: for negative sampling
+        self._seen_keys = (np.repeat(np.arange(n_users), np.diff(self.seen_.indptr)) * n_items
+                           + self.seen_.indices)
+        self.module_ = _mf_module(n_users, n_items, self.embedding_dim, self.init_std,
+                                  config.dropout)
+        return self.module_
+
+    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``(len(users), n_negatives)`` items with no training positive for their user."""
+        n_items, keys = self.module_.item.num_embeddings, self._seen_keys
+        draw = rng.integers(0, n_items, size=(len(users), self.n_negatives))
+        for _ in range(20):  # rejection rounds; leftovers (users who saw almost all) stay
+            flat = users[:, None] * n_items + draw
+            pos = np.searchsorted(keys, flat).clip(0, max(len(keys) - 1, 0))
+            clash = (keys[pos] == flat) if len(keys) else np.zeros(draw.shape, dtype=bool)
+            if not clash.any():
+                break
+            draw[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+        return draw
+
+    def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
+        import torch
+
+        train = split.train
+        if self.resolved_loss_ == "bpr":
+            rows = train.positives()
+            users, items = rows.user, rows.item
+            labels = None
+        elif (train.label < 0.5).any():  # labelled negatives given (CTR protocols)
+            users, items, labels = train.user, train.item, train.label
+        else:
+            pos = train.positives()
+            neg = self._negatives(pos.user, rng).ravel()
+            users = np.concatenate([pos.user, np.repeat(pos.user, self.n_negatives)])
+            items = np.concatenate([pos.item, neg])
+            labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(np.float32)
+        order = rng.permutation(len(users))
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            u = users[rows]
+            if labels is None:
+                candidates = np.concatenate([items[rows, None], self._negatives(u, rng)], axis=1)
+                yield torch.from_numpy(u), torch.from_numpy(candidates), None
+            else:
+                yield (torch.from_numpy(u), torch.from_numpy(items[rows, None]),
+                       torch.from_numpy(labels[rows]))
+
+    def loss(self, module, batch):
+        import torch.nn.functional as F
+
+        users, items, labels = batch
+        scores = module(users, items)  # (B, 1 + n_negatives) or (B, 1)
+        if labels is None:
+            return -F.logsigmoid(scores[:, :1] - scores[:, 1:]).mean()
+        return F.binary_cross_entropy_with_logits(scores[:, 0], labels)
+
+    # -- inference ---------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise RuntimeError("BPRMF is not fitted; call fit(split) first")
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        import torch
+
+        self._check_fitted()
+        u = torch.from_numpy(np.array(users, dtype=np.int64))
+        i = torch.from_numpy(np.array(items, dtype=np.int64))
+        m = self.module_
+        with torch.no_grad():
+            out = (m.user(u) * m.item(i)).sum(-1) + m.item_bias[i] + m.bias
+        return out.numpy()
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """``(len(users), n_items)`` scores."""
+        import torch
+
+        m = self.module_
+        with torch.no_grad():
+            u = m.user(torch.from_numpy(np.array(users, dtype=np.int64)))
+            return (u @ m.item.weight.T + m.item_bias + m.bias).numpy()
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        self._check_fitted()
+        tensors = {f"module.{k}": v.detach().numpy() for k, v in self.module_.state_dict().items()}
+        tensors.update(seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices)
+        return save_model_files(directory, self.name, self.get_params(), tensors,
+                                state={"resolved_loss": self.resolved_loss_})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "BPRMF":
+        import torch
+
+        meta, tensors = load_model_files(directory, cls.name)
+        model = cls(**meta["params"])
+        weights = {k[len("module."):]: torch.from_numpy(v.copy()) for k, v in tensors.items()
+                   if k.startswith("module.")}
+        n_users, dim = weights["user.weight"].shape
+        model.module_ = _mf_module(n_users, weights["item.weight"].shape[0], dim, 0.0, 0.0)
+        model.module_.load_state_dict(weights)
+        model.module_.eval()
+        model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
+        model.resolved_loss_ = meta["state"]["resolved_loss"]
+        return model

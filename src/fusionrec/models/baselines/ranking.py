@@ -1,0 +1,69 @@
+"""Shared top-K machinery for models: the training items to exclude, and batched full ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from fusionrec.data.split import Pairs
+from fusionrec.models.base import top_k
+
+
+@dataclass(frozen=True)
+class SeenItems:
+    """Per-user training positives in CSR form (``indices[indptr[u]:indptr[u+1]]``).
+
+    Models keep this (and nothing else of the training data) so that ``recommend`` can skip
+    items a user already has.
+    """
+
+    indptr: np.ndarray   # (n_users + 1,) int64
+    indices: np.ndarray  # (nnz,) int64, sorted within each user
+
+    @classmethod
+    def from_pairs(cls, pairs: Pairs, n_users: int) -> "SeenItems":
+        positive = pairs.label > 0.5
+        users, items = pairs.user[positive], pairs.item[positive]
+        order = np.lexsort((items, users))
+        counts = np.bincount(users, minlength=n_users)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(indptr, items[order].astype(np.int64))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.indptr) - 1
+
+    def items_of(self, user: int) -> np.ndarray:
+        return self.indices[self.indptr[user]:self.indptr[user + 1]]
+
+    def mask(self, scores: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Set ``scores[r, i] = -inf`` for every item ``i`` seen by ``users[r]`` (in place)."""
+        starts, ends = self.indptr[users], self.indptr[users + 1]
+        counts = ends - starts
+        rows = np.repeat(np.arange(len(users)), counts)
+        # position of each seen entry: its user's start plus its offset within the user
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        scores[rows, self.indices[np.repeat(starts, counts) + offsets]] = -np.inf
+        return scores
+
+
+def recommend_by_scores(score_rows: Callable[[np.ndarray], np.ndarray], users, k: int,
+                        seen: SeenItems | None, exclude_seen: bool = True,
+                        batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items for ``users`` from ``score_rows(user_batch) -> (batch, n_items)`` scores,
+    computed ``batch_size`` users at a time to bound memory."""
+    users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+    item_parts, score_parts = [], []
+    for start in range(0, len(users), batch_size):
+        batch = users[start:start + batch_size]
+        scores = np.array(score_rows(batch), dtype=np.float32)  # (batch, n_items), writable copy
+        if exclude_seen and seen is not None:
+            seen.mask(scores, batch)
+        items, best = top_k(scores, k)
+        item_parts.append(items)
+        score_parts.append(best)
+    if not item_parts:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(item_parts).astype(np.int64), np.concatenate(score_parts)

@@ -1,0 +1,146 @@
+"""Run folders: everything needed to re-score, audit or serve a trained model.
+
+```
+RUN_DIR/
+  config.yaml                 the RunConfig (validated) the run used
+  model.safetensors model.json   weights + hyper-parameters (no pickle)
+  users.json items.json       raw ids, in index order
+  split.parquet split.json    the split manifest (fusionrec.data.manifest)
+  manifest.json               versions, data checksums, sha256 of every file above, metrics
+  metrics.jsonl tensorboard/ learning_curve.png checkpoints/   training telemetry
+```
+Opening a run re-hashes every listed file and refuses one that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from fusionrec.config import RunConfig, load_config, save_config
+
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.json"
+USERS_FILE, ITEMS_FILE = "users.json", "items.json"
+SPLIT_FILES = ("split.parquet", "split.json")
+MODEL_FILES = ("model.safetensors", "model.json")
+ARTEFACTS = (CONFIG_FILE, *MODEL_FILES, USERS_FILE, ITEMS_FILE, *SPLIT_FILES)
+_PACKAGES = ("fusionrec", "torch", "numpy", "pandas", "pyarrow", "safetensors", "scikit-learn",
+             "transformers", "pyyaml")
+
+
+class RunError(ValueError):
+    """A run folder that is missing, incomplete or tampered with."""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(dataset) -> str:
+    """sha256 of a dataset's vocabularies and interactions: detects a changed input dataset
+    even when the loader cannot name its files."""
+    digest = hashlib.sha256()
+    for ids in (dataset.users.ids, dataset.items.ids):
+        digest.update("\x1f".join(ids).encode("utf-8") + b"\x1e")
+    inter = dataset.interactions
+    for column in (inter.user, inter.item, inter.rating, inter.weight, inter.timestamp):
+        digest.update(b"-" if column is None else np.ascontiguousarray(column).tobytes())
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def write_config(run_dir: str | Path, config: RunConfig) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return save_config(config, run_dir / CONFIG_FILE)
+
+
+def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
+              data_checksums: Mapping[str, str] | None = None,
+              metrics: Mapping[str, Any] | None = None, data_root: str | None = None) -> Path:
+    """Write every artefact of a trained run and its ``manifest.json``."""
+    from fusionrec.data.manifest import write_manifest
+
+    run_dir = Path(run_dir)
+    write_config(run_dir, config)
+    model.save(run_dir)
+    for name, vocab in ((USERS_FILE, dataset.users), (ITEMS_FILE, dataset.items)):
+        (run_dir / name).write_text(json.dumps(list(vocab.ids)) + "\n", encoding="utf-8")
+    write_manifest(split, run_dir, dataset)
+    manifest = {
+        "format": "fusionrec-run", "version": 1,
+        "model": getattr(model, "name", type(model).__name__),
+        "packages": package_versions(),
+        "data": {"name": dataset.name, "fingerprint": dataset_fingerprint(dataset),
+                 "root": data_root, "files": dict(data_checksums or {})},
+        "protocol": {"name": split.protocol, "task": split.task, "seed": split.seed},
+        "files": {name: file_sha256(run_dir / name) for name in ARTEFACTS},
+        "metrics": dict(metrics or {}),
+    }
+    (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return run_dir / MANIFEST_FILE
+
+
+def verify_run(run_dir: str | Path) -> dict[str, Any]:
+    """The run's manifest, after checking every artefact against its recorded sha256."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a finished run folder (no {MANIFEST_FILE}); "
+                       "train with `fusionrec train` first, or `--resume` an interrupted run")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunError(f"{path} is not valid JSON ({error})") from None
+    for name, expected in manifest.get("files", {}).items():
+        file = run_dir / name
+        if not file.is_file():
+            raise RunError(f"{file} is missing from the run folder")
+        if file_sha256(file) != expected:
+            raise RunError(f"{file} was modified after training (sha256 differs from "
+                           f"{MANIFEST_FILE}); refusing to load it")
+    return manifest
+
+
+def load_vocabularies(run_dir: str | Path):
+    from fusionrec.data.schema import Vocabulary
+
+    run_dir = Path(run_dir)
+    return tuple(Vocabulary(tuple(json.loads((run_dir / name).read_text(encoding="utf-8"))))
+                 for name in (USERS_FILE, ITEMS_FILE))
+
+
+def load_model(run_dir: str | Path):
+    """The trained model of a (verified) run folder, via the model registry."""
+    from fusionrec.models.baselines.persist import read_model_name
+    from fusionrec.models.registry import model_class
+
+    return model_class(read_model_name(run_dir)).load(run_dir)
+
+
+def open_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any], Any]:
+    """``(config, manifest, model)`` of a run folder; refuses tampered files."""
+    manifest = verify_run(run_dir)
+    return load_config(Path(run_dir) / CONFIG_FILE), manifest, load_model(run_dir)

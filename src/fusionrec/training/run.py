@@ -1,0 +1,173 @@
+"""End-to-end runs: config → dataset → split → model → Trainer → run folder, and back.
+
+The CLI's ``train``/``evaluate``/``recommend``/``quickstart`` are thin wrappers over these.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fusionrec.config import ConfigError, DataConfig, ProtocolConfig, RunConfig, load_config
+from fusionrec.training import artifacts
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]   # {"valid": {...}, "test": {...}}
+    seconds: float
+    epochs_run: int
+    best_epoch: int | None
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    dataset: Any
+    checksums: dict[str, str]  # input file -> sha256 (empty for generated data)
+    root: str | None           # the data root the files were read from
+
+
+def load_data(config: DataConfig, data_dir: str | None = None) -> LoadedData:
+    """The configured dataset; ``data_dir`` (e.g. ``--data-dir``) beats the config's."""
+    from fusionrec.data.load import load_dataset
+
+    dataset, report = load_dataset(config.spec or config.preset,
+                                   data_dir=data_dir or config.data_dir)
+    if config.exclude_sources:
+        dataset = dataset.without(*config.exclude_sources)
+    checksums = input_checksums(report)
+    return LoadedData(dataset, checksums, str(report.data_dir) if checksums else None)
+
+
+def run_data_dir(config: RunConfig, manifest: dict, explicit: str | None) -> str | None:
+    """Data root for re-loading a run's data: ``--data-dir``, else ``$FUSIONREC_DATA`` or the
+    config's, else the root the run was trained from (so ``evaluate RUN`` just works)."""
+    import os
+
+    if explicit or os.environ.get("FUSIONREC_DATA") or config.data.data_dir:
+        return explicit
+    return manifest.get("data", {}).get("root")
+
+
+def input_checksums(report) -> dict[str, str]:
+    """sha256 of every input file the loader read (paths as the report names them)."""
+    found = {}
+    for file_report in getattr(report, "files", ()):
+        path = Path(file_report.file)
+        if not path.is_absolute():
+            path = Path(report.data_dir) / path
+        if path.is_file() and file_report.file not in found:
+            found[file_report.file] = artifacts.file_sha256(path)
+    return found
+
+
+def make_split(dataset, config: ProtocolConfig):
+    from fusionrec.data.protocols import make_split as protocol_split
+
+    return protocol_split(dataset, config.name, config.seed, **dict(config.params))
+
+
+def build_model(config: RunConfig):
+    """The configured model. The ``trainer`` section goes to constructors with a ``trainer``
+    parameter; the ``encoder`` section (as a plain mapping, when set) to constructors with an
+    ``encoder`` parameter or ``**params``, unless ``model.params`` already holds one."""
+    from fusionrec.models.registry import model_class
+
+    cls = model_class(config.model.name)
+    params = dict(config.model.params)
+    accepted = inspect.signature(cls).parameters
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    if "trainer" in accepted:
+        params.setdefault("trainer", config.trainer)
+    if config.encoder is not None and ("encoder" in accepted or open_kwargs):
+        params.setdefault("encoder", config.to_dict()["encoder"])
+    try:
+        return cls(**params)
+    except TypeError as error:
+        raise ConfigError(f"model.params do not fit {config.model.name!r}: {error}") from None
+
+
+def evaluation_kwargs(config: RunConfig) -> dict[str, Any]:
+    ev = config.evaluation
+    return {"ks": ev.ks, "threshold": ev.threshold, "batch_size": ev.batch_size}
+
+
+def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
+              data_dir: str | None = None, progress: bool = True, callbacks=()) -> RunResult:
+    """Train ``config`` into ``run_dir`` (``resume`` continues from its last checkpoint)."""
+    from fusionrec.evaluation.evaluate import evaluate
+    from fusionrec.training.trainer import Trainer
+
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    data = load_data(config.data, data_dir)
+    dataset = data.dataset
+    split = make_split(dataset, config.protocol)
+    model = build_model(config)
+    artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
+    trainer = Trainer(config.trainer, evaluation=config.evaluation, run_dir=run_dir,
+                      resume=resume, progress=progress, callbacks=callbacks)
+    trainer.fit(model, split)
+    summary = trainer.summary_
+    metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
+               if len(split.valid) else {},
+               "test": evaluate(model, split, "test", **evaluation_kwargs(config))}
+    artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
+                        data_root=data.root)
+    return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
+                     summary.best_epoch)
+
+
+def resolve_train_config(config_path: str | None, run_dir: Path, overrides, resume: bool
+                         ) -> RunConfig:
+    """The config to train with. On ``resume`` the run folder's own ``config.yaml`` rules; a
+    different ``-c`` config is an error rather than a silent mix of two runs."""
+    stored = run_dir / artifacts.CONFIG_FILE
+    if resume and stored.is_file():
+        config = load_config(stored, overrides)
+        if config_path is not None and load_config(config_path, overrides) != config:
+            raise ConfigError(f"--resume: {config_path} differs from {stored}; resume with the "
+                             "run's own config (omit -c) or train into a new --out folder")
+        return config
+    if config_path is None:
+        raise ConfigError("give a config with -c CONFIG (or --resume an existing run folder)")
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} already holds files; choose a new --out folder or pass "
+                         "--resume to continue that run")
+    return load_config(config_path, overrides)
+
+
+def load_run_split(run_dir: str | Path, config: RunConfig, manifest: dict,
+                   data_dir: str | None = None):
+    """``(dataset, split)`` of a run, rebuilt from its split manifest against reloaded data that
+    must match the data it was trained on."""
+    from fusionrec.data.manifest import read_manifest
+
+    dataset = load_data(config.data, run_data_dir(config, manifest, data_dir)).dataset
+    expected = manifest.get("data", {}).get("fingerprint")
+    if expected and artifacts.dataset_fingerprint(dataset) != expected:
+        raise artifacts.RunError(f"the dataset loaded for {config.data.spec or config.data.preset}"
+                                 " differs from the one this run was trained on (interactions "
+                                 "or ids changed); point --data-dir at the original data")
+    return dataset, read_manifest(run_dir, dataset)
+
+
+def evaluate_run(run_dir: str | Path, *, part: str = "test", protocol: str | None = None,
+                 data_dir: str | None = None) -> dict[str, Any]:
+    """``{"protocol", "part", "metrics", "wall_seconds"}`` for a finished run."""
+    from fusionrec.evaluation.evaluate import evaluate
+
+    started = time.perf_counter()
+    config, manifest, model = artifacts.open_run(run_dir)
+    dataset, split = load_run_split(run_dir, config, manifest, data_dir)
+    if protocol is not None and protocol != split.protocol:
+        # A different protocol re-splits the data; its test pairs may overlap the model's
+        # training pairs, so these numbers only compare models trained the same way.
+        split = make_split(dataset, ProtocolConfig(name=protocol, seed=config.protocol.seed))
+    metrics = evaluate(model, split, part, **evaluation_kwargs(config))
+    return {"protocol": split.protocol, "part": part, "metrics": metrics,
+            "wall_seconds": round(time.perf_counter() - started, 3)}

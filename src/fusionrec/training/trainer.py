@@ -1,0 +1,245 @@
+"""One model-agnostic training loop for every torch model in FusionRec.
+
+A model opts in by implementing :class:`Trainable`; the loop owns everything else: seeding,
+optimiser and warm-up, gradient clipping, validation and early stopping (restoring the best
+weights), per-epoch checkpoints and ``resume``, progress bars and run-folder telemetry.
+Models without ``loss`` (e.g. popularity) are simply fitted.
+
+Reproducibility: epoch ``e`` draws its batches from ``numpy.random.default_rng([seed, e])`` and
+reseeds torch from ``(seed, e)``, so a run resumed after epoch ``e`` continues exactly as an
+uninterrupted one would, without storing RNG state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from fusionrec.config import EvaluationConfig, TrainerConfig
+from fusionrec.data.split import Split
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What a torch model gives the Trainer.
+
+    - ``build(split, config)``: create fresh parameters sized for ``split`` (torch's RNG is
+      already seeded), keep the module as ``module_`` so ``score``/``recommend`` use it, and
+      return it.
+    - ``training_batches(split, batch_size, rng)``: one epoch of batches, drawn with ``rng``.
+    - ``loss(module, batch)``: a scalar tensor; must call ``module(...)`` exactly once (the
+      module may be wrapped, e.g. by DDP).
+    """
+
+    def build(self, split: Split, config: TrainerConfig): ...
+
+    def training_batches(self, split: Split, batch_size: int,
+                         rng: np.random.Generator) -> Iterable[Any]: ...
+
+    def loss(self, module, batch): ...
+
+
+@dataclass
+class TrainingSummary:
+    """Where training stands; everything but ``monitor`` is saved in each checkpoint."""
+
+    monitor: str | None
+    best_epoch: int | None = None
+    best_value: float | None = None
+    epochs_run: int = 0
+    step: int = 0
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+
+
+_SUMMARY_KEYS = ("best_epoch", "best_value", "epochs_run", "step", "bad_epochs",
+                 "stopped_early", "history")
+
+
+def resolve_monitor(config: TrainerConfig, task: str, ks: Sequence[int]) -> str:
+    if config.monitor != "auto":
+        return config.monitor
+    return "auc" if task == "ctr" else f"ndcg@{ks[0]}"
+
+
+def _higher_is_better(metric: str) -> bool:
+    return not (metric.startswith("logloss") or metric.endswith("loss"))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Trainer:
+    """``Trainer(config, run_dir=...).fit(model, split)`` trains ``model`` in place."""
+
+    def __init__(self, config: TrainerConfig | None = None, *,
+                 evaluation: EvaluationConfig | None = None, run_dir: str | Path | None = None,
+                 resume: bool = False, progress: bool = True,
+                 callbacks: Sequence[Callable[[int, dict], None]] = (), strategy=None) -> None:
+        from fusionrec.training.distributed import LocalStrategy
+
+        self.config = config or TrainerConfig()
+        self.evaluation = evaluation or EvaluationConfig()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume = resume
+        self.progress = progress
+        self.callbacks = tuple(callbacks)
+        self.strategy = strategy or LocalStrategy()
+
+    def validate(self, model, split: Split) -> dict[str, float]:
+        from fusionrec.evaluation.evaluate import evaluate
+
+        if len(split.valid) == 0:
+            return {}
+        ev = self.evaluation
+        return evaluate(model, split, "valid", ks=ev.ks, threshold=ev.threshold,
+                        batch_size=ev.batch_size)
+
+    def fit(self, model, split: Split):
+        """Train ``model`` on ``split`` and return it (with the best validation weights)."""
+        if not hasattr(model, "loss"):
+            model.fit(split)
+            self.summary_ = TrainingSummary(monitor=None)
+            return model
+        import torch
+
+        with torch.random.fork_rng(devices=[]), _torch_threads(self.config.num_threads):
+            self.summary_ = self._train(model, split)
+        return model
+
+    def _train(self, model, split: Split) -> TrainingSummary:
+        import torch
+
+        from fusionrec.training.checkpoint import load_checkpoint, save_checkpoint
+        from fusionrec.training.optim import make_optimizer
+
+        cfg = self.config
+        summary = TrainingSummary(monitor=resolve_monitor(cfg, split.task, self.evaluation.ks))
+        torch.manual_seed(cfg.seed)
+        raw_module = model.build(split, cfg)
+        module = self.strategy.wrap(raw_module)
+        optimizer = make_optimizer(cfg, module.parameters())
+        best = None
+        restored = (load_checkpoint(self.run_dir, raw_module, optimizer)
+                    if self.resume and self.run_dir is not None else None)
+        if restored is not None:
+            state, best = restored
+            summary = TrainingSummary(**{k: state[k] for k in _SUMMARY_KEYS},
+                                      monitor=summary.monitor)
+        writes = self.run_dir is not None and self.strategy.is_main
+        log = None
+        if writes:
+            from fusionrec.training.tracking import RunLog
+
+            log = RunLog(self.run_dir, summary.history)
+        bar = self._bar(summary.epochs_run)
+        try:
+            epochs = range(summary.epochs_run + 1, cfg.epochs + 1)
+            for epoch in ([] if summary.stopped_early else epochs):
+                started = time.perf_counter()
+                train_loss = self._run_epoch(model, module, optimizer, split, epoch, summary)
+                module.eval()
+                with torch.no_grad():
+                    valid = self.validate(model, split)
+                if self._observe(summary, valid, epoch):
+                    best = {k: v.detach().clone() for k, v in raw_module.state_dict().items()}
+                record = {"epoch": epoch, "step": summary.step,
+                          "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+                          "valid": valid, "seconds": round(time.perf_counter() - started, 3)}
+                summary.history.append(record)
+                if writes:
+                    save_checkpoint(self.run_dir, raw_module, optimizer, best,
+                                    {k: getattr(summary, k) for k in _SUMMARY_KEYS})
+                    log.log(record)
+                if bar is not None:
+                    value = valid.get(summary.monitor)
+                    bar.set_postfix(loss=f"{train_loss:.4f}", **(
+                        {summary.monitor: f"{value:.4f}"} if value is not None else {}))
+                    bar.update(1)
+                for callback in self.callbacks:
+                    callback(epoch, record)
+                if summary.stopped_early:
+                    break
+        finally:
+            if log is not None:
+                log.close()
+            if bar is not None:
+                bar.close()
+        if best is not None:
+            raw_module.load_state_dict(best)
+        raw_module.eval()
+        if writes and summary.history:
+            from fusionrec.training.tracking import CURVE_FILE, plot_learning_curve
+
+            plot_learning_curve(summary.history, self.run_dir / CURVE_FILE, summary.monitor)
+        return summary
+
+    def _run_epoch(self, model, module, optimizer, split: Split, epoch: int,
+                   summary: TrainingSummary) -> float:
+        """One pass over ``model.training_batches``; returns the mean batch loss."""
+        import torch
+
+        from fusionrec.training.optim import lr_at, set_lr
+
+        cfg = self.config
+        # Per-epoch seeds make a resumed run draw exactly what an uninterrupted one would.
+        rng = np.random.default_rng([cfg.seed, epoch])
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        module.train()
+        losses = []
+        for batch in model.training_batches(split, cfg.batch_size, rng):
+            set_lr(optimizer, lr_at(cfg, summary.step))
+            optimizer.zero_grad(set_to_none=True)
+            loss = model.loss(module, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at epoch {epoch}, step {summary.step}; "
+                    "try a lower trainer.lr or a trainer.grad_clip")
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+            optimizer.step()
+            summary.step += 1
+            losses.append(loss.item())
+        return self.strategy.mean(float(np.mean(losses)) if losses else float("nan"))
+
+    def _observe(self, summary: TrainingSummary, valid: dict[str, float], epoch: int) -> bool:
+        """Update best/patience bookkeeping; True when this epoch is the new best."""
+        summary.epochs_run = epoch
+        value = valid.get(summary.monitor)
+        improved = value is not None and not math.isnan(value) and (
+            summary.best_value is None
+            or (value > summary.best_value if _higher_is_better(summary.monitor)
+                else value < summary.best_value))
+        if improved:
+            summary.best_value, summary.best_epoch, summary.bad_epochs = value, epoch, 0
+        elif valid:
+            summary.bad_epochs += 1
+        summary.stopped_early = bool(self.config.patience
+                                     and summary.bad_epochs >= self.config.patience)
+        return improved
+
+    def _bar(self, done: int):
+        """One bar over epochs (postfix: training loss and the monitored metric)."""
+        if not self.progress or not self.strategy.is_main:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.config.epochs, initial=done, desc="training", unit="epoch")

@@ -1,0 +1,218 @@
+"""The shared Trainer: model-agnostic protocol, optimiser state, early stopping, checkpoints,
+resume after a crash, telemetry and reproducibility."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fusionrec.config import EvaluationConfig, TrainerConfig
+from fusionrec.data.protocols import make_split
+from fusionrec.data.synthetic import generate
+from fusionrec.evaluation.evaluate import evaluate
+from fusionrec.models.baselines.bpr_mf import BPRMF
+from fusionrec.training.optim import lr_at, make_optimizer, optimizer_from_flat, optimizer_to_flat
+from fusionrec.training.trainer import Trainable, Trainer
+
+
+@pytest.fixture(scope="module")
+def split():
+    return make_split(generate(n_users=80, n_items=50, n_interactions=1500, seed=2),
+                      "topk-random", seed=0)
+
+
+def _weights(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in model.module_.state_dict().items()}
+
+
+def _fast(**changes) -> TrainerConfig:
+    base = {"epochs": 6, "lr": 0.02, "batch_size": 128, "patience": 0, "seed": 0,
+            "num_threads": 1}
+    return TrainerConfig(**{**base, **changes})
+
+
+class _ItemBias:
+    """A Trainable that is not a recommender library model: one bias per item, fitted with BCE
+    on positives vs uniform negatives. Shows the Trainer needs only the small protocol."""
+
+    def build(self, split, config):
+        self.module_ = torch.nn.Embedding(split.features.n_items, 1)
+        torch.nn.init.zeros_(self.module_.weight)
+        self.n_items = split.features.n_items
+        return self.module_
+
+    def training_batches(self, split, batch_size, rng):
+        items = split.train.item
+        for start in range(0, len(items), batch_size):
+            pos = items[start:start + batch_size]
+            neg = rng.integers(0, self.n_items, len(pos))
+            yield (torch.from_numpy(np.concatenate([pos, neg])),
+                   torch.from_numpy(np.r_[np.ones(len(pos)), np.zeros(len(neg))]).float())
+
+    def loss(self, module, batch):
+        items, labels = batch
+        return torch.nn.functional.binary_cross_entropy_with_logits(module(items)[:, 0], labels)
+
+    def score(self, users, items):
+        with torch.no_grad():
+            return self.module_.weight[torch.from_numpy(np.array(items))][:, 0].numpy()
+
+    def recommend(self, users, k=10, exclude_seen=True):
+        from fusionrec.models.baselines.ranking import recommend_by_scores
+
+        row = self.module_.weight[:, 0].detach().numpy()
+        return recommend_by_scores(lambda u: np.tile(row, (len(u), 1)), users, k, None, False)
+
+
+def test_trainer_is_model_agnostic(split):
+    model = _ItemBias()
+    assert isinstance(model, Trainable)
+    trainer = Trainer(_fast(epochs=4, lr=0.1), progress=False)
+    assert trainer.fit(model, split) is model
+    counts = np.bincount(split.train.item, minlength=split.features.n_items)
+    learned = model.module_.weight[:, 0].detach().numpy()
+    assert np.corrcoef(counts, learned)[0, 1] > 0.8  # popular items get high bias
+    assert [r["epoch"] for r in trainer.summary_.history] == [1, 2, 3, 4]
+
+
+def test_optimizer_state_round_trips_without_pickle():
+    for optimizer_name in ("adamw", "sgd"):
+        config = TrainerConfig(optimizer=optimizer_name, lr=0.1, momentum=0.9)
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 2)
+        opt = make_optimizer(config, net.parameters())
+        for _ in range(3):
+            opt.zero_grad()
+            net(torch.randn(4, 3)).pow(2).sum().backward()
+            opt.step()
+        tensors, state = optimizer_to_flat(opt)
+        json.dumps(state)  # JSON-ready
+        twin = torch.nn.Linear(3, 2)
+        twin.load_state_dict(net.state_dict())
+        opt2 = make_optimizer(config, twin.parameters())
+        optimizer_from_flat(opt2, tensors, json.loads(json.dumps(state)))
+        x = torch.randn(4, 3)
+        for model, optimizer in ((net, opt), (twin, opt2)):
+            optimizer.zero_grad()
+            model(x).pow(2).sum().backward()
+            optimizer.step()
+        torch.testing.assert_close(net.weight, twin.weight, rtol=0, atol=0)
+
+
+def test_linear_warmup():
+    config = TrainerConfig(lr=1.0, warmup_steps=4)
+    assert [lr_at(config, s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert lr_at(TrainerConfig(lr=0.3), 0) == 0.3
+
+
+def test_seeded_and_reproducible(split):
+    a = BPRMF(embedding_dim=8, trainer=_fast(epochs=3)).fit(split)
+    b = BPRMF(embedding_dim=8, trainer=_fast(epochs=3)).fit(split)
+    c = BPRMF(embedding_dim=8, trainer=_fast(epochs=3, seed=1)).fit(split)
+    for key, value in _weights(a).items():
+        np.testing.assert_array_equal(value, _weights(b)[key])
+    assert not np.array_equal(_weights(a)["user.weight"], _weights(c)["user.weight"])
+    # The caller's global torch RNG is left alone.
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    BPRMF(embedding_dim=4, trainer=_fast(epochs=1)).fit(split)
+    assert torch.rand(1) == expected
+
+
+def test_early_stopping_restores_best_weights(split):
+    seen = []
+    trainer = Trainer(_fast(epochs=40, lr=0.05, patience=2), progress=False,
+                      callbacks=[lambda epoch, record: seen.append(record["valid"]["ndcg@10"])])
+    model = trainer.fit(BPRMF(embedding_dim=16), split)
+    summary = trainer.summary_
+    assert summary.stopped_early and summary.epochs_run < 40
+    assert summary.epochs_run - summary.best_epoch == 2
+    assert summary.best_value == max(seen) == seen[summary.best_epoch - 1]
+    assert evaluate(model, split, "valid")["ndcg@10"] == pytest.approx(summary.best_value)
+
+
+def test_sgd_grad_clip_and_dropout_paths_train(split):
+    model = BPRMF(embedding_dim=8)
+    Trainer(_fast(optimizer="sgd", lr=0.5, momentum=0.9, grad_clip=0.5, dropout=0.2,
+                  warmup_steps=5, epochs=3), progress=False).fit(model, split)
+    assert np.all(np.isfinite(model.score(split.test.user, split.test.item)))
+
+
+def test_nan_loss_is_reported(split):
+    class Broken(_ItemBias):
+        def loss(self, module, batch):
+            return module(batch[0]).sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match="trainer.lr"):
+        Trainer(_fast(epochs=1), progress=False).fit(Broken(), split)
+
+
+def test_run_dir_telemetry_and_checkpoint(split, tmp_path):
+    trainer = Trainer(_fast(epochs=3), run_dir=tmp_path, progress=True)
+    trainer.fit(BPRMF(embedding_dim=8), split)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2, 3]
+    assert {"train_loss", "lr", "valid", "seconds", "step"} <= set(lines[0])
+    assert "ndcg@10" in lines[0]["valid"]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    state = json.loads((tmp_path / "checkpoints" / "last.json").read_text())
+    assert state["epochs_run"] == 3 and state["history"] == lines
+    assert [p.name for p in (tmp_path / "checkpoints").glob("*.safetensors")] == \
+        ["epoch-0003.safetensors"]
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(epoch_to_crash):
+    def callback(epoch, record):
+        if epoch == epoch_to_crash:
+            raise _Crash
+
+    return callback
+
+
+def test_resume_after_crash_matches_uninterrupted_run(split, tmp_path):
+    config = _fast(epochs=6, patience=3, lr=0.05)
+    ev = EvaluationConfig(ks=(5,))
+    straight = Trainer(config, evaluation=ev, run_dir=tmp_path / "a", progress=False)
+    reference = straight.fit(BPRMF(embedding_dim=8), split)
+
+    with pytest.raises(_Crash):
+        Trainer(config, evaluation=ev, run_dir=tmp_path / "b", progress=False,
+                callbacks=[_crash_at(3)]).fit(BPRMF(embedding_dim=8), split)
+    resumed_trainer = Trainer(config, evaluation=ev, run_dir=tmp_path / "b", resume=True,
+                              progress=False)
+    resumed = resumed_trainer.fit(BPRMF(embedding_dim=8), split)
+
+    for key, value in _weights(reference).items():
+        np.testing.assert_array_equal(value, _weights(resumed)[key])
+    assert evaluate(reference, split, "test") == evaluate(resumed, split, "test")
+    untimed = lambda history: [{k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+                               for r in history]
+    assert untimed(resumed_trainer.summary_.history) == untimed(straight.summary_.history)
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == list(range(1, len(lines) + 1))
+
+
+def test_resume_refuses_changed_checkpoint(split, tmp_path):
+    Trainer(_fast(epochs=2), run_dir=tmp_path, progress=False).fit(BPRMF(embedding_dim=4), split)
+    weights = next((tmp_path / "checkpoints").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ValueError, match="missing or changed"):
+        Trainer(_fast(epochs=3), run_dir=tmp_path, resume=True,
+                progress=False).fit(BPRMF(embedding_dim=4), split)
+
+
+def test_non_trainable_models_are_just_fitted(split):
+    from fusionrec.models.baselines.popularity import Popularity
+
+    trainer = Trainer(_fast(), progress=False)
+    model = trainer.fit(Popularity(), split)
+    assert hasattr(model, "counts_") and trainer.summary_.history == []
