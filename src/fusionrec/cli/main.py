@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrec.cli.text_cmd",
     "fusionrec.cli.encode_cmd",
     "fusionrec.cli.run_cmd",
+    "fusionrec.cli.benchmark_cmd",
 )
 
 

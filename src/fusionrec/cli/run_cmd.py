@@ -29,7 +29,11 @@ def register(subparsers) -> None:
     evaluate.add_argument("--protocol", help="re-split with another protocol (default: the run's)")
     evaluate.add_argument("--part", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument("--json", dest="json_out", help="also write the result to this file")
+    evaluate.add_argument("--zero-shot", action="store_true",
+                          help="also score the untrained LM (lm-zero-shot) on the same split "
+                          "and show the gain training brings")
     _data_dir(evaluate)
+    _progress(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     recommend = subparsers.add_parser("recommend", help="top-K items for one user of a run")
@@ -97,12 +101,19 @@ def metrics_table(columns: dict[str, dict]) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from fusionrec.training.distributed import launch
     from fusionrec.training.run import resolve_train_config, train_run
 
     out = Path(args.out)
-    config = _guarded(lambda: resolve_train_config(args.config, out, args.overrides, args.resume))
-    result = _guarded(lambda: train_run(config, out, resume=args.resume, data_dir=args.data_dir,
-                                        progress=args.progress))
+    with launch() as strategy:  # DDP when started by torchrun with several processes
+        config = _guarded(lambda: resolve_train_config(args.config, out, args.overrides,
+                                                       args.resume))
+        strategy.barrier()  # every rank checks --out before rank 0 writes into it
+        result = _guarded(lambda: train_run(config, out, resume=args.resume,
+                                            data_dir=args.data_dir, progress=args.progress,
+                                            strategy=strategy))
+    if not strategy.is_main:
+        return 0
     epochs = (f"{result.epochs_run} epochs (best {result.best_epoch}), " if result.epochs_run
               else "")
     print(f"trained {config.model.name} on {config.data.spec or config.data.preset} "
@@ -114,6 +125,8 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from fusionrec.training.run import evaluate_run
 
+    if args.zero_shot:
+        return _evaluate_zero_shot(args)
     result = _guarded(lambda: evaluate_run(args.run_dir, part=args.part, protocol=args.protocol,
                                            data_dir=args.data_dir))
     print(f"{result['protocol']} / {result['part']} ({result['wall_seconds']:.1f}s)")
@@ -121,6 +134,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json_out:
         payload = {k: result[k] for k in ("protocol", "part", "metrics", "wall_seconds")}
         Path(args.json_out).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _evaluate_zero_shot(args: argparse.Namespace) -> int:
+    from fusionrec.encoders.base import EncoderError
+    from fusionrec.encoders.config import EncoderConfigError
+    from fusionrec.training.zero_shot import zero_shot_run
+
+    if args.protocol:
+        raise UserError("--zero-shot compares on the run's own split; drop --protocol")
+    try:
+        result = _guarded(lambda: zero_shot_run(args.run_dir, part=args.part,
+                                                data_dir=args.data_dir, progress=args.progress))
+    except (EncoderError, EncoderConfigError) as error:
+        raise UserError(str(error)) from None
+    print(f"{result['protocol']} / {result['part']}: trained run vs untrained LM "
+          f"({result['encoder']}), {result['wall_seconds']:.1f}s")
+    print(metrics_table({"trained": result["metrics"], "zero-shot": result["zero_shot"],
+                         "gain": result["gain"]}))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

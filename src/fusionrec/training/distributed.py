@@ -1,11 +1,23 @@
-"""Where the Trainer meets process topology. Single-process today; DDP plugs in here later.
+"""Where the Trainer meets process topology: one process, or DDP under ``torchrun``.
 
-A strategy wraps the module, says which process writes files, and averages scalars across
-processes. The Trainer calls nothing else, so a ``torchrun`` strategy only has to implement
-these four members (and shard ``training_batches`` by ``rank``/``world_size``).
+A strategy wraps the module, says which process writes files, shards each epoch's batches,
+runs validation and averages scalars across processes. The Trainer calls nothing else.
+
+``DDPStrategy`` (started by ``torchrun``, which sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``)
+splits every batch the model yields into ``world_size`` equal row slices, one per rank, instead
+of dealing whole batches out: with mean-reduced losses DDP's averaged gradient then equals the
+single-process gradient of the full batch, so a DDP run takes the same steps as one process and
+reaches the same metrics up to float rounding (``tests/test_ddp.py`` checks this). Validation
+runs on rank 0 and its metrics are broadcast, so every rank makes the same early-stopping call.
+Collectives go through gloo for CPU tensors and NCCL for CUDA tensors.
 """
 
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Any, Callable, Iterable, Iterator
 
 
 class LocalStrategy:
@@ -23,3 +35,167 @@ class LocalStrategy:
 
     def mean(self, value: float) -> float:
         return value
+
+    def shard(self, batches: Iterable[Any]) -> Iterable[Any]:
+        return batches
+
+    def on_main(self, action: Callable[[], Any]) -> Any:
+        """``action()`` computed on rank 0 and handed to every rank."""
+        return action()
+
+    def barrier(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def torchrun_world_size() -> int:
+    """Processes ``torchrun`` started (1 outside torchrun)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+class DDPStrategy(LocalStrategy):
+    """DistributedDataParallel over the processes of a ``torchrun`` launch.
+
+    Joins (or reuses) the default process group: ``cpu:gloo,cuda:nccl`` when this rank has a
+    GPU (``cuda:LOCAL_RANK``), plain gloo otherwise. Modules whose parameters are on a GPU are
+    wrapped for that device; CPU modules all-reduce through gloo. ``close`` leaves the group only if
+    this strategy created it.
+    """
+
+    def __init__(self) -> None:
+        import torch
+        import torch.distributed as dist
+
+        self._owns_group = not dist.is_initialized()
+        if self._owns_group:
+            backend = "gloo"
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            if torch.cuda.is_available() and local_rank < torch.cuda.device_count():
+                torch.cuda.set_device(local_rank)
+                backend = "cpu:gloo,cuda:nccl"
+            dist.init_process_group(backend=backend)
+        self.rank = dist.get_rank()
+        self.world_size = dist.get_world_size()
+
+    def wrap(self, module):
+        from torch.nn.parallel import DistributedDataParallel
+
+        param = next(iter(module.parameters()), None)
+        if param is not None and param.is_cuda:
+            return DistributedDataParallel(module, device_ids=[param.device.index])
+        return DistributedDataParallel(module)
+
+    def mean(self, value: float) -> float:
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world_size
+
+    def shard(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """This rank's slice of every batch. Every rank draws the same batches (same seeds);
+        batches with fewer rows than ranks are skipped by all ranks alike, so each rank takes
+        the same number of steps (DDP's all-reduce needs that). Batches that cannot be sliced
+        by rows are dealt out whole, round-robin, dropping the last ``< world_size``."""
+        pending: list[Any] = []
+        for batch in batches:
+            rows = batch_rows(batch)
+            if rows is None:
+                pending.append(batch)
+                if len(pending) == self.world_size:
+                    yield pending[self.rank]
+                    pending = []
+            elif rows >= self.world_size:
+                yield slice_batch(batch, self.rank, self.world_size)
+
+    def on_main(self, action: Callable[[], Any]) -> Any:
+        import torch.distributed as dist
+
+        box = [action() if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+    def close(self) -> None:
+        import torch.distributed as dist
+
+        if self._owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def strategy_from_env() -> LocalStrategy:
+    """``DDPStrategy`` when launched by torchrun with more than one process, else local."""
+    return DDPStrategy() if torchrun_world_size() > 1 else LocalStrategy()
+
+
+@contextlib.contextmanager
+def launch() -> Iterator[LocalStrategy]:
+    """The strategy for this process, closed (process group left) on exit."""
+    strategy = strategy_from_env()
+    try:
+        yield strategy
+    finally:
+        strategy.close()
+
+
+# -- slicing batches by rows ------------------------------------------------------------------
+def _leaves(batch: Any) -> Iterator[Any]:
+    if isinstance(batch, (tuple, list)):
+        for value in batch:
+            yield from _leaves(value)
+    elif isinstance(batch, dict):
+        for value in batch.values():
+            yield from _leaves(value)
+    elif dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        for f in dataclasses.fields(batch):
+            yield from _leaves(getattr(batch, f.name))
+    elif batch is not None:
+        yield batch
+
+
+def batch_rows(batch: Any) -> int | None:
+    """The shared leading size of every array/tensor in ``batch`` (tuples, lists, dicts and
+    dataclasses are searched; ``None`` entries ignored); ``None`` if they disagree, there are
+    none, or something else (a graph, a string) is in there."""
+    sizes = set()
+    for leaf in _leaves(batch):
+        shape = getattr(leaf, "shape", None)
+        if shape is None or len(shape) == 0:
+            return None
+        sizes.add(int(shape[0]))
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def slice_batch(batch: Any, rank: int, world_size: int) -> Any:
+    """Rows ``[start:stop)`` of every array/tensor in ``batch``, where the rows are cut into
+    ``world_size`` near-equal contiguous parts and this is part ``rank``."""
+    n = batch_rows(batch)
+    if n is None:
+        raise TypeError(f"cannot slice a batch of type {type(batch).__name__} by rows")
+    start, stop = rank * n // world_size, (rank + 1) * n // world_size
+    return _take(batch, start, stop)
+
+
+def _take(batch: Any, start: int, stop: int) -> Any:
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(_take(v, start, stop) for v in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_take(v, start, stop) for v in batch)
+    if isinstance(batch, dict):
+        return {k: _take(v, start, stop) for k, v in batch.items()}
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return dataclasses.replace(batch, **{f.name: _take(getattr(batch, f.name), start, stop)
+                                             for f in dataclasses.fields(batch) if f.init})
+    if batch is None:
+        return None
+    return batch[start:stop]

@@ -97,22 +97,33 @@ def evaluation_kwargs(config: RunConfig) -> dict[str, Any]:
 
 
 def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
-              data_dir: str | None = None, progress: bool = True, callbacks=()) -> RunResult:
-    """Train ``config`` into ``run_dir`` (``resume`` continues from its last checkpoint)."""
+              data_dir: str | None = None, progress: bool = True, callbacks=(),
+              strategy=None) -> RunResult:
+    """Train ``config`` into ``run_dir`` (``resume`` continues from its last checkpoint).
+
+    ``strategy`` (``fusionrec.training.distributed``; default: one process) sets the process
+    topology; under DDP only rank 0 evaluates and writes the run folder, and the other ranks
+    return empty ``metrics``."""
     from fusionrec.evaluation.evaluate import evaluate
+    from fusionrec.training.distributed import LocalStrategy
     from fusionrec.training.trainer import Trainer
 
+    strategy = strategy or LocalStrategy()
     started = time.perf_counter()
     run_dir = Path(run_dir)
     data = load_data(config.data, data_dir)
     dataset = data.dataset
     split = make_split(dataset, config.protocol)
     model = build_model(config)
-    artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
+    if strategy.is_main:
+        artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
     trainer = Trainer(config.trainer, evaluation=config.evaluation, run_dir=run_dir,
-                      resume=resume, progress=progress, callbacks=callbacks)
+                      resume=resume, progress=progress, callbacks=callbacks, strategy=strategy)
     trainer.fit(model, split)
     summary = trainer.summary_
+    if not strategy.is_main:
+        return RunResult(run_dir, {}, time.perf_counter() - started, summary.epochs_run,
+                         summary.best_epoch)
     metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
                if len(split.valid) else {},
                "test": evaluate(model, split, "test", **evaluation_kwargs(config))}

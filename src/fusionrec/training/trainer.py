@@ -156,8 +156,8 @@ class Trainer:
                 started = time.perf_counter()
                 train_loss = self._run_epoch(model, module, optimizer, split, epoch, summary)
                 module.eval()
-                with torch.no_grad():
-                    valid = self.validate(model, split)
+                with torch.no_grad():  # rank 0 validates; every rank gets its metrics
+                    valid = self.strategy.on_main(lambda: self.validate(model, split))
                 if self._observe(summary, valid, epoch):
                     best = {k: v.detach().clone() for k, v in raw_module.state_dict().items()}
                 record = {"epoch": epoch, "step": summary.step,
@@ -204,7 +204,7 @@ class Trainer:
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         module.train()
         losses = []
-        for batch in model.training_batches(split, cfg.batch_size, rng):
+        for batch in self.strategy.shard(model.training_batches(split, cfg.batch_size, rng)):
             set_lr(optimizer, lr_at(cfg, summary.step))
             optimizer.zero_grad(set_to_none=True)
             loss = model.loss(module, batch)

@@ -53,6 +53,7 @@ class BPRMF:
     """
 
     name: ClassVar[str] = "bpr-mf"
+    sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
 

@@ -20,6 +20,7 @@ class Popularity:
     """
 
     name: ClassVar[str] = "popularity"
+    sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
     SMOKE_PARAMS: ClassVar[dict] = {}  # fast settings for the shared conformance tests
 
     def fit(self, split: Split) -> "Popularity":

@@ -1,0 +1,186 @@
+"""Run a benchmark suite: every entry × seed trained and evaluated through ``train_run``.
+
+Writes, under ``out_dir``::
+
+    results.json             one record per run (rewritten after each run)
+    report.md                mean ± std per dataset, protocol, model and source set
+    runs/<entry>/seed-<s>/   each run's folder (config, weights, split manifest, telemetry)
+                             plus record.json, its record
+
+A record holds exactly ``dataset, protocol, model, sources, shots, seed, metrics,
+wall_seconds`` (``metrics``: the test part); a run that fails keeps going with the next one and
+its record adds ``error`` (``metrics`` empty). ``resume`` keeps finished runs' records.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from fusionrec.config import ConfigError
+from fusionrec.evaluation.suite import Suite, SuiteEntry
+
+RESULTS_FILE, REPORT_FILE, RUNS_DIR, RECORD_FILE = ("results.json", "report.md", "runs",
+                                                    "record.json")
+RECORD_FIELDS = ("dataset", "protocol", "model", "sources", "shots", "seed", "metrics",
+                 "wall_seconds")
+
+
+@dataclass(frozen=True)
+class BenchmarkOutcome:
+    records: list[dict[str, Any]]
+    results_path: Path
+    report_path: Path
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if "error" in r]
+
+
+def _raw_sections(entry: SuiteEntry, overrides: Sequence[str]) -> dict[str, Any]:
+    """The entry's config as a dict with overrides applied, unvalidated (so a failing entry
+    can still be labelled with its dataset and protocol)."""
+    import yaml
+
+    from fusionrec.config import apply_overrides
+
+    try:
+        raw = yaml.safe_load(entry.config.read_text(encoding="utf-8")) or {}
+        return apply_overrides(raw if isinstance(raw, dict) else {}, overrides)
+    except (OSError, yaml.YAMLError, ConfigError):
+        return {}
+
+
+def _label(raw: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """Dataset, protocol and model a config names (``None`` when it could not be read)."""
+    if not raw:
+        return None, None, None
+
+    def get(section: str, key: str):
+        value = raw.get(section)
+        return value.get(key) if isinstance(value, dict) else None
+
+    spec = get("data", "spec")
+    dataset = get("data", "preset") or (Path(spec).stem if spec else None) or "synthetic"
+    return dataset, get("protocol", "name") or "topk-random", get("model", "name") or "bpr-mf"
+
+
+class _SourceLookup:
+    """Sources a run used: the fitted model's ``sources_`` (or class-level ``sources``) when it
+    declares them, else the sources of the dataset it was given (loaded once per data config)."""
+
+    def __init__(self, data_dir: str | None) -> None:
+        self.data_dir = data_dir
+        self._by_data: dict[str, list[str]] = {}
+
+    def __call__(self, config, run_dir: Path) -> list[str]:
+        from fusionrec.data.schema import SOURCE_NAMES
+        from fusionrec.training import artifacts
+        from fusionrec.training.run import load_data
+
+        model = artifacts.load_model(run_dir)
+        declared = getattr(model, "sources_", None) or getattr(type(model), "sources", None)
+        if declared:
+            return [s for s in SOURCE_NAMES if s in set(declared)] + \
+                [s for s in declared if s not in SOURCE_NAMES]
+        key = json.dumps(config.to_dict()["data"], sort_keys=True)
+        if key not in self._by_data:
+            self._by_data[key] = list(load_data(config.data, self.data_dir).dataset.sources)
+        return self._by_data[key]
+
+
+def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
+             data_dir: str | None, progress: bool, sources: _SourceLookup) -> dict[str, Any]:
+    from fusionrec.config import load_config
+    from fusionrec.training.run import train_run
+
+    raw = _raw_sections(entry, overrides)
+    dataset, protocol, model_name = _label(raw)
+    params = (raw.get("protocol") or {}).get("params") if isinstance(raw.get("protocol"),
+                                                                      dict) else None
+    shots = entry.shots if entry.shots is not None else (params or {}).get("shots")
+    record = {"dataset": dataset, "protocol": protocol,
+              "model": entry.name or model_name,
+              "sources": list(entry.sources or ()), "shots": shots, "seed": seed,
+              "metrics": {}, "wall_seconds": 0.0}
+    started = time.perf_counter()
+    try:
+        config = load_config(entry.config, overrides)
+        result = train_run(config, run_dir, data_dir=data_dir, progress=progress)
+        record["metrics"] = dict(result.metrics["test"])
+        record["sources"] = sources(config, run_dir)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # one failing run must not stop the suite
+        record["error"] = " ".join(f"{type(error).__name__}: {error}".split())
+    record["wall_seconds"] = round(time.perf_counter() - started, 3)
+    return record
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (),
+              data_dir: str | None = None, seeds: Sequence[int] | None = None,
+              only: Sequence[str] | None = None, resume: bool = False,
+              progress: bool = True) -> BenchmarkOutcome:
+    """Train and evaluate every entry of ``suite`` once per seed into ``out_dir``.
+
+    ``overrides`` (``["trainer.epochs=3"]``) apply to every entry; ``seeds`` replaces every
+    entry's seeds; ``only`` keeps the named entries. ``resume`` reuses the records of runs that
+    finished in an earlier call (and reruns failed or unfinished ones); without it, an
+    ``out_dir`` that already holds results is refused.
+    """
+    from tqdm import tqdm
+
+    from fusionrec.evaluation.report import render_report
+
+    out = Path(out_dir)
+    if not resume and ((out / RESULTS_FILE).exists() or (out / RUNS_DIR).exists()):
+        raise ConfigError(f"{out} already holds benchmark results; choose a new --out folder "
+                          "or pass --resume to continue")
+    entries = [e for e in suite.entries if not only or e.folder in only]
+    if only and len(entries) != len(set(only)):
+        missing = sorted(set(only) - {e.folder for e in suite.entries})
+        raise ConfigError(f"--only names unknown entries {missing}; suite has "
+                          f"{[e.folder for e in suite.entries]}")
+    plan = [(e, s) for e in entries for s in (tuple(seeds) if seeds else e.seeds)]
+    out.mkdir(parents=True, exist_ok=True)
+    lookup, records = _SourceLookup(data_dir), []
+    bar = tqdm(plan, desc=f"benchmark {suite.name}", unit="run", disable=not progress)
+    for entry, seed in bar:
+        bar.set_postfix_str(f"{entry.folder} seed {seed}")
+        run_dir = out / RUNS_DIR / entry.folder / f"seed-{seed}"
+        record_path = run_dir / RECORD_FILE
+        record = json.loads(record_path.read_text()) if resume and record_path.is_file() \
+            else None
+        if record is None or "error" in record:
+            if run_dir.exists():  # an unfinished or failed earlier try: start it afresh
+                shutil.rmtree(run_dir)
+            record = _run_one(entry, seed, entry.run_overrides(seed, tuple(overrides)),
+                              run_dir, data_dir, progress, lookup)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_json(record_path, record)
+        records.append(record)
+        _write_json(out / RESULTS_FILE, records)
+        bar.write(_summary_line(entry.folder, record))
+    bar.close()
+    report = out / REPORT_FILE
+    report.write_text(render_report(records, suite), encoding="utf-8")
+    return BenchmarkOutcome(records, out / RESULTS_FILE, report)
+
+
+def _summary_line(name: str, record: dict[str, Any]) -> str:
+    if "error" in record:
+        return f"FAILED {name} seed {record['seed']}: {record['error']}"
+    shown = [(k, v) for k, v in record["metrics"].items() if k in ("auc", "f1", "ndcg@10",
+                                                                   "recall@10")]
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown)
+    return f"done   {name} seed {record['seed']}: {metrics} ({record['wall_seconds']:.1f}s)"

@@ -1,0 +1,121 @@
+"""Markdown report of benchmark records: one table per (dataset, protocol), one row per
+(model, source set, shots), each cell the mean ± sample standard deviation over seeds.
+
+Published reference numbers of the suite sit under the tables they match; when a table has an
+``lm-zero-shot`` row, the gain of every other row over it (first metric column) follows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+ZERO_SHOT = "lm-zero-shot"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (``None`` for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), (float(array.std(ddof=1)) if len(array) > 1 else None)
+
+
+def _cell(values: Sequence[float]) -> str:
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def metric_columns(records: Iterable[Mapping[str, Any]], wanted: Sequence[str] = ()) -> list[str]:
+    """``wanted`` if given, else every metric the records hold (counts ``n_*`` left out), in
+    order of first appearance."""
+    if wanted:
+        return list(wanted)
+    names = dict.fromkeys(k for r in records for k, v in r["metrics"].items()
+                          if _finite(v) and not k.startswith("n_") and k != "n")
+    return list(names)
+
+
+def _groups(records: Sequence[Mapping[str, Any]]) -> dict[tuple, dict[tuple, list]]:
+    """``{(dataset, protocol): {(model, sources, shots): [successful records]}}``, in order."""
+    tables: dict[tuple, dict[tuple, list]] = {}
+    for record in records:
+        if "error" in record:
+            continue
+        rows = tables.setdefault((record["dataset"], record["protocol"]), {})
+        key = (record["model"], tuple(record["sources"]), record["shots"])
+        rows.setdefault(key, []).append(record)
+    return tables
+
+
+def _values(runs: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
+    return [float(r["metrics"][metric]) for r in runs if _finite(r["metrics"].get(metric))]
+
+
+def _table(rows: dict[tuple, list], metrics: Sequence[str], published: Sequence[Any]) -> list[str]:
+    lines = ["| model | sources | shots | seeds | " + " | ".join(metrics) + " |",
+             "|---|---|---|---|" + "---|" * len(metrics)]
+    for (model, sources, shots), runs in rows.items():
+        cells = [_cell(_values(runs, m)) for m in metrics]
+        lines.append(f"| {model} | {', '.join(sources) or '–'} | "
+                     f"{'–' if shots is None else shots} | {len(runs)} | " + " | ".join(cells)
+                     + " |")
+    for ref in published:
+        cells = [f"{ref.metrics[m]:.4f}" if m in ref.metrics else "–" for m in metrics]
+        lines.append(f"| *{ref.model} (published)* | – | – | – | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
+    """Each row's mean gain over the zero-shot LM row with the same shots."""
+    zero = {key[2]: _values(runs, metric) for key, runs in rows.items() if key[0] == ZERO_SHOT}
+    found = []
+    for (model, sources, shots), runs in rows.items():
+        base, mine = zero.get(shots), _values(runs, metric)
+        if model == ZERO_SHOT or not base or not mine:
+            continue
+        found.append(f"{model}: {np.mean(mine) - np.mean(base):+.4f}")
+    return found
+
+
+def render_report(records: Sequence[Mapping[str, Any]], suite) -> str:
+    """The whole ``report.md`` for a suite's records."""
+    failed = [r for r in records if "error" in r]
+    lines = [f"# Benchmark: {suite.name}", ""]
+    if suite.description:
+        lines += [suite.description, ""]
+    lines += [f"{len(records)} runs ({len(failed)} failed). Each cell: test-set mean ± sample "
+              "standard deviation over the seeds counted in `seeds` (each seed re-draws the "
+              "split and the training randomness).", ""]
+    for (dataset, protocol), rows in _groups(records).items():
+        runs = [r for group in rows.values() for r in group]
+        metrics = metric_columns(runs, suite.metrics)
+        published = [p for p in suite.published if p.matches(dataset, protocol)]
+        lines += [f"## {dataset} — protocol `{protocol}`", ""]
+        lines += _table(rows, metrics, published) + [""]
+        gains = _gains(rows, metrics[0]) if metrics else []
+        if gains:
+            lines += [f"Gain over the untrained LM (`{ZERO_SHOT}`, {metrics[0]}): "
+                      + "; ".join(gains) + ".", ""]
+        by_source: dict[str, list[str]] = {}
+        for ref in published:
+            by_source.setdefault(ref.source, []).append(f"*{ref.model}*")
+        for source, models in by_source.items():
+            lines.append(f"- {', '.join(models)} (published): {source}")
+        if published:
+            lines.append("")
+    if failed:
+        lines += ["## Failed runs", ""]
+        for r in failed:
+            where = ", ".join(str(x) for x in (r["dataset"], r["protocol"]) if x)
+            lines.append(f"- {r['model']}{f' ({where})' if where else ''}, seed {r['seed']}: "
+                         f"{r['error']}")
+        lines.append("")
+    return "\n".join(lines)

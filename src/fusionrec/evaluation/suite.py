@@ -1,0 +1,199 @@
+"""Benchmark suites: which run configs to train, with which overrides and seeds, beside which
+published numbers. Loaded from YAML and validated (errors name the key)::
+
+    name: lastfm-ctr
+    description: one paragraph for the report
+    seeds: [0, 1, 2]                   # default for every entry
+    metrics: [auc, f1, logloss]        # report columns (default: every metric, in order)
+    entries:
+      - config: configs/lastfm-kg-ctr-bprmf.yaml
+        name: bpr-mf                   # row label and run-folder name (default: config stem)
+        set: {trainer.epochs: 30}      # overrides (mapping or ["key=value", ...])
+        seeds: [0]                     # this entry only
+        shots: 64                      # sets protocol.params.shots
+        sources: [interactions, kg]    # side sources not listed are switched off
+    published:
+      - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
+         dataset: lastfm-kg, protocol: ctr-kgcn}    # dataset/protocol: optional filters
+
+Relative config paths resolve against the suite's folder, then its parent (so a suite in
+``benchmarks/`` can name ``configs/x.yaml``), then the working directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from fusionrec.config import ConfigError
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One row of a suite: a run config trained once per seed. ``name`` (optional) labels the
+    row in place of the model name; ``folder`` names its run folders."""
+
+    name: str | None
+    config: Path
+    overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    shots: int | None = None
+    sources: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not self.name or "/" in self.name
+                                      or self.name.startswith(".")):
+            raise ConfigError(f"entry name must be a plain folder name, got {self.name!r}")
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"entries[{self.folder}].seeds must be a list of ints >= 0, "
+                              f"got {self.seeds!r}")
+        if self.shots is not None and (not isinstance(self.shots, int) or self.shots < 1):
+            raise ConfigError(f"entries[{self.folder}].shots must be an int >= 1, got {self.shots!r}")
+        if self.sources is not None:
+            from fusionrec.data.schema import SOURCE_NAMES
+
+            unknown = sorted(set(self.sources) - set(SOURCE_NAMES))
+            if unknown or "interactions" not in self.sources:
+                raise ConfigError(f"entries[{self.folder}].sources must include interactions and "
+                                  f"name sources among {SOURCE_NAMES}, got {list(self.sources)}")
+
+    @property
+    def folder(self) -> str:
+        return self.name or self.config.stem
+
+    def run_overrides(self, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
+        """Overrides for one run: the entry's, its shots/sources, ``extra`` (the command
+        line's), then the seed (split and training alike)."""
+        found = list(self.overrides)
+        if self.shots is not None:
+            found.append(f"protocol.params.shots={self.shots}")
+        if self.sources is not None:
+            from fusionrec.data.schema import SOURCE_NAMES
+
+            off = [s for s in SOURCE_NAMES[1:] if s not in self.sources]
+            found.append(f"data.exclude_sources=[{', '.join(off)}]")
+        return [*found, *extra, f"protocol.seed={seed}", f"trainer.seed={seed}"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A reference result from the literature, shown under the matching report tables."""
+
+    model: str
+    metrics: Mapping[str, float]
+    source: str
+    dataset: str | None = None
+    protocol: str | None = None
+
+    def matches(self, dataset: str | None, protocol: str | None) -> bool:
+        return (self.dataset in (None, dataset)) and (self.protocol in (None, protocol))
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    entries: tuple[SuiteEntry, ...]
+    published: tuple[Published, ...] = ()
+    metrics: tuple[str, ...] = ()
+    description: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+
+def _overrides(value: Any, where: str) -> tuple[str, ...]:
+    """``{"trainer.epochs": 3}`` or ``["trainer.epochs=3"]`` → ``("trainer.epochs=3",)``."""
+    import json
+
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):  # JSON is YAML, and keeps "yes"/"1e-3" strings as written
+        return tuple(f"{k}={json.dumps(v)}" for k, v in value.items())
+    if isinstance(value, list) and all(isinstance(v, str) and "=" in v for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}.set must be a mapping or a list of key=value, got {value!r}")
+
+
+def resolve_config_path(path: str, suite_dir: Path) -> Path:
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return given
+    for base in (suite_dir, suite_dir.parent, Path.cwd()):
+        if (base / given).is_file():
+            return base / given
+    return suite_dir.parent / given  # missing: the run records "config file not found"
+
+
+def _int_list(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              for v in value):
+        raise ConfigError(f"{where} must be a list of ints, got {value!r}")
+    return tuple(value)
+
+
+def _entry(raw: Any, index: int, seeds: tuple[int, ...], suite_dir: Path) -> SuiteEntry:
+    where = f"entries[{index}]"
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("config"), str):
+        raise ConfigError(f"{where} must be a mapping with a config path, got {raw!r}")
+    known = {"name", "config", "set", "seeds", "shots", "sources"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    sources = raw.get("sources")
+    if sources is not None and not isinstance(sources, list):
+        raise ConfigError(f"{where}.sources must be a list of source names, got {sources!r}")
+    return SuiteEntry(
+        name=str(raw["name"]) if raw.get("name") else None,
+        config=resolve_config_path(raw["config"], suite_dir),
+        overrides=_overrides(raw.get("set"), where),
+        seeds=_int_list(raw["seeds"], f"{where}.seeds") if "seeds" in raw else seeds,
+        shots=raw.get("shots"),
+        sources=tuple(sources) if sources is not None else None)
+
+
+def _published(raw: Any, index: int) -> Published:
+    where = f"published[{index}]"
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("metrics"), Mapping) \
+            or not raw.get("model") or not raw.get("source"):
+        raise ConfigError(f"{where} needs model, metrics (name: value) and source, got {raw!r}")
+    metrics = {}
+    for name, value in raw["metrics"].items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}.metrics.{name} must be a number, got {value!r}")
+        metrics[str(name)] = float(value)
+    return Published(str(raw["model"]), metrics, str(raw["source"]), raw.get("dataset"),
+                     raw.get("protocol"))
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite YAML."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"suite file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("entries"), list) \
+            or not raw["entries"]:
+        raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
+    known = {"name", "description", "seeds", "metrics", "entries", "published"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
+    seeds = _int_list(raw.get("seeds", [0]), "seeds")
+    entries = tuple(_entry(e, i, seeds, path.parent) for i, e in enumerate(raw["entries"]))
+    names = [e.folder for e in entries]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{path}: entry names must be unique; give a name to {duplicated}")
+    metrics = raw.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"{path}: metrics must be a list of metric names, got {metrics!r}")
+    published = tuple(_published(p, i) for i, p in enumerate(raw.get("published") or []))
+    return Suite(name=str(raw.get("name") or path.stem), entries=entries, published=published,
+                 metrics=tuple(metrics), description=str(raw.get("description") or "").strip(),
+                 path=path)

@@ -1,0 +1,174 @@
+"""``fusionrec benchmark``: the smoke suite end to end, overrides, failing entries, resume,
+suite validation and the markdown report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fusionrec.cli.main import main
+from fusionrec.config import ConfigError
+from fusionrec.evaluation.benchmark import RECORD_FIELDS
+from fusionrec.evaluation.report import mean_std, render_report
+from fusionrec.evaluation.suite import Published, Suite, load_suite
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "benchmarks" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The shipped smoke suite, run once with a command-line override for every entry."""
+    root = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUSIONREC_CACHE", str(root / "embeddings"))
+        code = main(["benchmark", "-c", str(SMOKE), "--out", str(root / "out"),
+                     "--set", "trainer.epochs=1", "--set", "trainer.num_threads=1",
+                     "--no-progress"])
+    return code, root / "out"
+
+
+def test_smoke_suite_writes_records_with_exactly_the_fields(smoke):
+    code, out = smoke
+    assert code == 0
+    records = json.loads((out / "results.json").read_text())
+    suite = load_suite(SMOKE)
+    assert len(records) == sum(len(e.seeds) for e in suite.entries) == 6
+    for record in records:
+        assert tuple(record) == RECORD_FIELDS
+        assert record["dataset"] == "synthetic" and record["protocol"] == "topk-random"
+        assert record["shots"] is None and record["seed"] in (0, 1)
+        assert 0 <= record["metrics"]["ndcg@10"] <= 1 and record["wall_seconds"] > 0
+    by_model = {r["model"]: r for r in records}
+    assert set(by_model) == {"popularity", "bpr-mf", "lm-zero-shot"}
+    assert by_model["bpr-mf"]["sources"] == ["interactions"]  # what BPR-MF reads
+    assert by_model["lm-zero-shot"]["sources"] == ["interactions", "user_attributes",
+                                                   "item_attributes", "item_text", "social",
+                                                   "kg", "reviews"]
+    # each record is the test metrics the run folder's manifest holds
+    run = out / "runs" / "bpr-mf" / "seed-1"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert by_model["bpr-mf"]["metrics"] == pytest.approx(manifest["metrics"]["test"])
+
+
+def test_overrides_reach_every_run(smoke):
+    _, out = smoke
+    for run in sorted((out / "runs").glob("*/seed-*")):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        seed = int(run.name.split("-")[1])
+        assert config["trainer"]["epochs"] == 1  # --set on the command line
+        assert config["protocol"]["seed"] == seed and config["trainer"]["seed"] == seed
+    bpr = yaml.safe_load((out / "runs" / "bpr-mf" / "seed-0" / "config.yaml").read_text())
+    assert bpr["model"]["params"]["embedding_dim"] == 8  # the entry's own override
+    zero = yaml.safe_load((out / "runs" / "lm-zero-shot" / "seed-0" / "config.yaml").read_text())
+    assert zero["model"]["name"] == "lm-zero-shot" and zero["encoder"]["model"] == "hashing"
+    history = (out / "runs" / "bpr-mf" / "seed-0" / "metrics.jsonl").read_text().splitlines()
+    assert len(history) == 1
+
+
+def test_report_shows_mean_and_std_per_model(smoke):
+    _, out = smoke
+    report = (out / "report.md").read_text()
+    records = json.loads((out / "results.json").read_text())
+    assert "## synthetic — protocol `topk-random`" in report
+    values = [r["metrics"]["ndcg@10"] for r in records if r["model"] == "popularity"]
+    row = next(line for line in report.splitlines() if line.startswith("| popularity |"))
+    assert f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" in row
+    assert "| interactions | – | 2 |" in row  # sources, shots, number of seeds
+    assert "Gain over the untrained LM" in report
+
+
+def _suite(tmp_path, entries, **extra) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "seeds": [0], "entries": entries, **extra},
+                                   sort_keys=False))
+    return path
+
+
+def test_failing_entry_is_recorded_and_the_suite_goes_on(tmp_path, capsys):
+    quick = str(REPO / "configs" / "quickstart.yaml")
+    suite = _suite(tmp_path, [
+        {"name": "broken", "config": quick, "set": {"model.params.no_such_param": 1}},
+        {"name": "missing", "config": "configs/not-written-yet.yaml"},
+        {"name": "popularity", "config": str(REPO / "configs" / "quickstart-popularity.yaml")},
+    ])
+    assert main(["benchmark", "-c", str(suite), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 1
+    records = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["model"] for r in records] == ["broken", "missing", "popularity"]
+    assert "no_such_param" in records[0]["error"] and records[0]["metrics"] == {}
+    assert "not found" in records[1]["error"]
+    assert records[1]["dataset"] is None and records[0]["dataset"] == "synthetic"
+    assert "error" not in records[2] and records[2]["metrics"]["ndcg@10"] > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Failed runs" in report and "- broken (synthetic, topk-random), seed 0:" in report
+    assert "- missing, seed 0: ConfigError: config file not found" in report
+    assert "failed: broken" in capsys.readouterr().out
+
+
+def test_resume_keeps_finished_runs(tmp_path):
+    suite = _suite(tmp_path, [{"name": "pop", "config": str(REPO / "configs"
+                                                             / "quickstart-popularity.yaml")}],
+                   published=[{"model": "Ref", "metrics": {"ndcg@10": 0.5}, "source": "a paper"}])
+    out = tmp_path / "out"
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 0
+    first = json.loads((out / "results.json").read_text())
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 1
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress",
+                 "--resume", "--seeds", "0,3"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again[0] == first[0] and again[1]["seed"] == 3
+    report = (out / "report.md").read_text()
+    assert "| *Ref (published)* |" in report and "a paper" in report
+
+
+@pytest.mark.parametrize("entries, extra, message", [
+    ([], {}, "non-empty 'entries'"),
+    ([{"config": "a.yaml"}, {"config": "b/a.yaml"}], {}, "unique"),
+    ([{"config": "a.yaml", "bogus": 1}], {}, "unknown key"),
+    ([{"config": "a.yaml", "sources": ["kg"]}], {}, "must include interactions"),
+    ([{"config": "a.yaml", "seeds": ["x"]}], {}, "seeds"),
+    ([{"config": "a.yaml"}], {"published": [{"model": "m", "metrics": {"auc": "hi"},
+                                             "source": "s"}]}, "must be a number"),
+])
+def test_invalid_suites_name_the_problem(tmp_path, entries, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        load_suite(_suite(tmp_path, entries, **extra))
+
+
+def test_entry_options_become_overrides(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "x.yaml").write_text("model: {name: popularity}\n")
+    (tmp_path / "bench").mkdir()
+    suite = load_suite(_suite(tmp_path / "bench", [
+        {"config": "configs/x.yaml", "shots": 16, "sources": ["interactions", "kg"],
+         "set": {"trainer.lr": 0.1, "encoder.model": "yes"}}]))
+    entry = suite.entries[0]
+    assert entry.config == tmp_path / "configs" / "x.yaml"  # beside the suite's folder
+    assert entry.name is None and entry.folder == "x"
+    overrides = entry.run_overrides(4, ("trainer.epochs=1",))
+    assert overrides[:2] == ["trainer.lr=0.1", 'encoder.model="yes"']
+    assert "protocol.params.shots=16" in overrides
+    assert ("data.exclude_sources=[user_attributes, item_attributes, item_text, social, "
+            "reviews]") in overrides
+    assert overrides[-3:] == ["trainer.epochs=1", "protocol.seed=4", "trainer.seed=4"]
+
+
+def test_report_statistics_and_published_filter():
+    assert mean_std([0.2, 0.4]) == pytest.approx((0.3, np.std([0.2, 0.4], ddof=1)))
+    assert mean_std([0.25]) == (0.25, None)
+    records = [{"dataset": "d", "protocol": "p", "model": m, "sources": ["interactions"],
+                "shots": None, "seed": s, "metrics": {"auc": v, "n_rows": 9.0},
+                "wall_seconds": 1.0}
+               for m, s, v in (("a", 0, 0.7), ("a", 1, 0.8), ("lm-zero-shot", 0, 0.55))]
+    suite = Suite("s", (), (Published("P", {"auc": 0.9}, "src", protocol="p"),
+                            Published("Q", {"auc": 0.1}, "other", protocol="elsewhere")))
+    report = render_report(records, suite)
+    assert "| a | interactions | – | 2 | 0.7500 ± 0.0707 |" in report
+    assert "| lm-zero-shot | interactions | – | 1 | 0.5500 |" in report
+    assert "| *P (published)* | – | – | – | 0.9000 |" in report and "Q (published)" not in report
+    assert "a: +0.2000" in report and "n_rows" not in report
