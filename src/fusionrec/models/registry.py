@@ -7,6 +7,14 @@ import importlib
 MODELS: dict[str, str] = {
     "popularity": "fusionrec.models.baselines.popularity:Popularity",
     "bpr-mf": "fusionrec.models.baselines.bpr_mf:BPRMF",
+    "cross-encoder": "fusionrec.models.cross_encoder.recommender:CrossEncoderRecommender",
+    "history-positivity": "fusionrec.models.baselines.history_positivity:HistoryPositivity",
+    "item-knn": "fusionrec.models.baselines.item_knn:ItemKNN",
+    "lightgcn": "fusionrec.models.baselines.lightgcn:LightGCN",
+    "kgcn": "fusionrec.models.baselines.kg_baseline:KGCN",
+    "content-knn": "fusionrec.models.baselines.content_knn:ContentKNN",
+    "lm-zero-shot": "fusionrec.models.baselines.lm_zero_shot:LMZeroShot",
+    "fusion": "fusionrec.models.fusion.recommender:FusionRecommender",
 }
 
 

@@ -1,0 +1,240 @@
+"""Hugging Face encoder: BERT-family (mean / CLS pooling) and GPT-family (last-token / mean).
+
+Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
+the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
+``torch.inference_mode`` on every core, in the precision :mod:`precision` picks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from fusionrec.encoders.base import EncoderError, l2_normalise
+from fusionrec.encoders.config import EncoderConfig
+from fusionrec.encoders.precision import autocast_context, choose_precision
+from fusionrec.encoders.resolve import ResolvedModel, set_offline
+
+#: Texts used to measure bf16 against fp32 (spread over the length range).
+SAMPLE_SIZE = 64
+#: Below this many texts, ``precision: auto`` trusts the hardware flags instead of timing
+#: both precisions (the measurement would cost more than it could save).
+SMALL_JOB = 1024
+#: ``compile: auto`` compiles only jobs of at least this many tokens (about a minute of eager
+#: bf16 encoding on two cores), where the one-off compilation is won back.
+COMPILE_MIN_TOKENS = 1_500_000
+_DECODER_TYPES = ("gpt", "llama", "mistral", "qwen", "phi", "opt", "falcon", "gemma", "bloom",
+                  "mpt", "olmo", "smollm", "pythia", "gpt_neox", "starcoder")
+
+
+def _is_decoder(config) -> bool:
+    if getattr(config, "is_encoder_decoder", False):
+        raise EncoderError(f"encoder-decoder models ({config.model_type}) are not supported; "
+                           "use a BERT-style encoder or a GPT-style decoder")
+    architectures = " ".join(getattr(config, "architectures", None) or [])
+    return bool(getattr(config, "is_decoder", False) or "CausalLM" in architectures
+                or "LMHead" in architectures
+                or any(config.model_type.startswith(t) for t in _DECODER_TYPES))
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Use ``n`` intra-op threads (0: every core) for the duration, then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _no_loading_bar():
+    """Hide transformers' "Loading weights" bar (a fraction of a second of noise), then restore."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class HFEncoder:
+    """Encoder over a local Hugging Face model folder (see :func:`resolve_model`)."""
+
+    def __init__(self, resolved: ResolvedModel, config: EncoderConfig = EncoderConfig()) -> None:
+        """Reads only the model's config; weights and tokenizer load on the first encode, so a
+        run whose texts are all cached never pays for them."""
+        set_offline()
+        from transformers import AutoConfig
+
+        self.resolved = resolved
+        self.config = config
+        model_config = AutoConfig.from_pretrained(str(resolved.path), local_files_only=True)
+        self.is_decoder = _is_decoder(model_config)
+        self.pooling = self._pooling(config.pooling)
+        limit = getattr(model_config, "max_position_embeddings", None) or config.max_length
+        self.max_length = min(config.max_length, int(limit))
+        self._dim = int(model_config.hidden_size)
+        self.model = None
+        self._choice = None
+        self._compiled = None
+        self._runtime: dict[str, Any] = {}
+
+    def _load(self) -> None:
+        if self.model is not None:
+            return
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = str(self.resolved.path)
+        if self.config.device == "cuda" and not torch.cuda.is_available():
+            raise EncoderError("encoder.device is cuda but torch sees no GPU")
+        self.device = self.config.device if self.config.device != "auto" else (
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        with _no_loading_bar():
+            model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        pad = self.tokenizer.pad_token_id
+        if pad is None:  # GPT-2 has no pad token; padded positions are masked out anyway
+            pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self.pad_id = int(pad)
+
+    def _pooling(self, requested: str) -> str:
+        if requested == "auto":
+            return "last" if self.is_decoder else "mean"
+        if self.is_decoder and requested == "cls":
+            raise EncoderError("cls pooling needs a BERT-style encoder; a decoder's first "
+                               "token sees nothing else: use last or mean")
+        if not self.is_decoder and requested == "last":
+            raise EncoderError("last-token pooling is for GPT-style decoders; use mean or cls")
+        return requested
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.resolved.model_id, "weights_hash": self.resolved.weights_hash,
+                "pooling": self.pooling, "max_length": self.max_length,
+                "normalize": self.config.normalize}
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        return dict(self._runtime)
+
+    # -- batching ---------------------------------------------------------------------------
+    def _tokenise(self, texts: Sequence[str]) -> list[list[int]]:
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                                 add_special_tokens=True)
+        return encoded["input_ids"]
+
+    def _pad(self, ids: list[list[int]]):
+        import torch
+
+        width = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for r, row in enumerate(ids):  # right padding: real tokens first
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        return (torch.from_numpy(input_ids).to(self.device),
+                torch.from_numpy(mask).to(self.device))
+
+    def _embed(self, model, ids: list[list[int]]) -> np.ndarray:
+        """Pooled float32 vectors ``(len(ids), dim)`` of one padded batch."""
+        import torch
+
+        n = len(ids)
+        if n == 1:  # a compiled graph specialises on size-1 dims; a twin row avoids a recompile
+            ids = ids * 2
+        input_ids, mask = self._pad(ids)
+        hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state[:n].float()
+        mask = mask[:n]
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif self.pooling == "last":
+            last = mask.sum(dim=1) - 1  # right padding: last real token
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return pooled.cpu().numpy()
+
+    # -- precision and compilation --------------------------------------------------------------
+    def _decide(self, ids: list[list[int]], order: np.ndarray) -> None:
+        """Choose the precision (timed once per encoder) and check it against fp32 on a sample
+        of *these* texts (every call); set up compilation on the first call."""
+        pick = order[np.linspace(0, len(order) - 1, min(SAMPLE_SIZE, len(order))).astype(int)]
+        sample = [ids[i] for i in pick]
+
+        def run(precision: str) -> np.ndarray:
+            with autocast_context(precision, self.device):
+                return np.concatenate([self._embed(self.model, sample[s:s + 32])
+                                       for s in range(0, len(sample), 32)])
+
+        first = self._choice is None
+        if first:
+            self._choice = choose_precision(self.config.precision, self.device, run,
+                                            measure_speed=len(ids) >= SMALL_JOB)
+        elif self._choice.precision != "fp32":  # same precision, fresh agreement check
+            again = choose_precision(self._choice.precision, self.device, run, False)
+            self._choice = dataclasses.replace(self._choice, agreement=again.agreement)
+        if not first:
+            return
+        wanted = self.config.compile
+        if wanted == "auto":  # compile's warm-up (20-60 s) pays off only on large CPU bf16 jobs
+            tokens = sum(len(row) for row in ids)
+            wanted = (self.device == "cpu" and self._choice.precision == "bf16"
+                      and tokens >= COMPILE_MIN_TOKENS)
+        if wanted:
+            self._compiled = self._compile()
+
+    def _compile(self):
+        """One dynamic-shape graph for every batch: ``freezing`` folds the (bf16-cast) weights
+        into constants, and the first call uses an odd (batch, length) pair so that dynamo does
+        not give equal batch size and length one shared symbol (which recompiles later)."""
+        import torch
+
+        compiled = torch.compile(self.model, dynamic=True, options={"freezing": True})
+        with autocast_context(self._choice.precision, self.device):
+            self._embed(compiled, [[self.pad_id] * 7] * 3)
+        return compiled
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if len(texts) == 0:
+            return out
+        self._load()
+        with _threads(self.config.num_threads), torch.inference_mode():
+            ids = self._tokenise(texts)
+            lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+            order = np.argsort(-lengths, kind="stable")
+            self._decide(ids, order)
+            model = self._compiled if self._compiled is not None else self.model
+            size = self.config.batch_size
+            bar = tqdm(total=len(texts), unit="text", desc="encoding", disable=not progress)
+            # One autocast region for the whole job: its cast weights are cached across batches.
+            with autocast_context(self._choice.precision, self.device), bar:
+                for start in range(0, len(order), size):
+                    rows = order[start:start + size]
+                    out[rows] = self._embed(model, [ids[i] for i in rows])
+                    bar.update(len(rows))
+            self._runtime = {"device": self.device, "threads": torch.get_num_threads(),
+                             "compiled": self._compiled is not None,
+                             **self._choice.as_dict()}
+        return l2_normalise(out) if self.config.normalize else out

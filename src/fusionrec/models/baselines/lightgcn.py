@@ -1,0 +1,181 @@
+"""LightGCN (He et al., SIGIR 2020), optionally with the user–user friend graph (``social``).
+
+Ego embeddings of users and items are smoothed over the normalised user–item graph
+``D^-1/2 A D^-1/2`` (built from training positives only) and the layer outputs are averaged:
+``e = mean(e0, A e0, ..., A^L e0)``; ``score(u, i) = <e_u, e_i>``. With ``social: true`` the
+friend edges join the same graph (``[[S, R], [R^T, 0]]``), so each layer also mixes friends'
+vectors. Trained in the shared Trainer with BPR (top-K) or BCE (CTR) plus an L2 penalty on the
+batch's ego embeddings; a fitted model keeps the propagated vectors, so inference needs no graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from fusionrec.config import TrainerConfig
+from fusionrec.data.split import Split
+from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
+                                                          resolve_loss, training_batches)
+from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+
+#: LightGCN's recipe (64 dims, 3 layers, Adam at 5e-3) unless the run config says else. One
+#: torch thread: on a busy shared 2-core machine a second thread made training several times
+#: slower in wall time (barrier waits); raise ``num_threads`` on a dedicated machine.
+DEFAULT_TRAINER = {"lr": 0.005, "batch_size": 2048, "epochs": 300, "patience": 10,
+                   "num_threads": 1}
+
+
+def _lightgcn_module(adjacency, n_users: int, n_items: int, dim: int, layers: int,
+                     init_std: float):
+    import torch
+
+    from fusionrec.graph.propagation import propagate
+
+    class LightGCNModule(torch.nn.Module):
+        """``users (B,)``, ``items (B, n)`` → ``(scores (B, n), l2 (scalar))``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = torch.nn.Embedding(n_users + n_items, dim)  # users, then items
+            torch.nn.init.normal_(self.embedding.weight, std=init_std)
+
+        def propagated(self):
+            out = propagate(adjacency, self.embedding.weight, layers)  # (n_users + n_items, d)
+            return out[:n_users], out[n_users:]
+
+        def forward(self, users, items):
+            user_vec, item_vec = self.propagated()
+            u = user_vec[users].unsqueeze(1)                            # (B, 1, d)
+            scores = (u * item_vec[items]).sum(-1)                      # (B, n)
+            ego = self.embedding.weight
+            l2 = (ego[users].pow(2).sum() + ego[items + n_users].pow(2).sum()) / len(users)
+            return scores, l2
+
+    return LightGCNModule()
+
+
+class LightGCN:
+    """LightGCN over training interactions (plus friends with ``social=True``).
+
+    Parameters: ``embedding_dim`` (64), ``layers`` (3), ``reg_weight`` (L2 on the batch's ego
+    embeddings, per row), ``loss`` ``auto`` (BPR for top-K, BCE for CTR) / ``bpr`` / ``bce``,
+    ``n_negatives`` per positive, ``init_std``, ``social``; ``trainer`` (:class:`TrainerConfig`
+    or mapping; defaults to :data:`DEFAULT_TRAINER`).
+    """
+
+    name: ClassVar[str] = "lightgcn"
+    SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "layers": 2,
+                                    "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
+
+    def __init__(self, embedding_dim: int = 64, layers: int = 3, reg_weight: float = 1e-4,
+                 loss: str = "auto", n_negatives: int = 1, init_std: float = 0.1,
+                 social: bool = False, trainer: TrainerConfig | Mapping | None = None) -> None:
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
+        if layers < 0:
+            raise ValueError(f"layers must be >= 0, got {layers}")
+        if reg_weight < 0:
+            raise ValueError(f"reg_weight must be >= 0, got {reg_weight}")
+        if loss not in ("auto", "bpr", "bce"):
+            raise ValueError(f"loss must be auto, bpr or bce, got {loss!r}")
+        if n_negatives < 1:
+            raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
+        self.embedding_dim, self.layers, self.reg_weight = embedding_dim, layers, reg_weight
+        self.loss_name, self.n_negatives, self.init_std = loss, n_negatives, init_std
+        self.social = bool(social)
+        self.trainer = (trainer if isinstance(trainer, TrainerConfig)
+                        else TrainerConfig(**{**DEFAULT_TRAINER, **dict(trainer or {})}))
+
+    def get_params(self) -> dict[str, Any]:
+        return {"embedding_dim": self.embedding_dim, "layers": self.layers,
+                "reg_weight": self.reg_weight, "loss": self.loss_name,
+                "n_negatives": self.n_negatives, "init_std": self.init_std,
+                "social": self.social}
+
+    # -- training (the Trainer's Trainable protocol) ---------------------------------------
+    def fit(self, split: Split) -> "LightGCN":
+        from fusionrec.training.trainer import Trainer
+
+        return Trainer(self.trainer, progress=False).fit(self, split)
+
+    def build(self, split: Split, config: TrainerConfig):
+        from fusionrec.graph.adjacency import bipartite_adjacency, social_bipartite_adjacency
+
+        features = split.features
+        n_users, n_items = features.n_users, features.n_items
+        pos = split.train.positives()
+        if self.social:
+            if features.social is None:
+                raise ValueError(f"lightgcn with social=true needs a social source, but dataset "
+                                 f"{features.name!r} has none")
+            s = features.social
+            adjacency = social_bipartite_adjacency(pos.user, pos.item, s.source, s.target,
+                                                   n_users, n_items, directed=s.directed)
+        else:
+            adjacency = bipartite_adjacency(pos.user, pos.item, n_users, n_items)
+        self.resolved_loss_ = resolve_loss(self.loss_name, split.task)
+        self.seen_ = SeenItems.from_pairs(split.train, n_users)
+        self._sampler = NegativeSampler(self.seen_, n_items)
+        self.module_ = _lightgcn_module(adjacency, n_users, n_items, self.embedding_dim,
+                                        self.layers, self.init_std)
+        return self.module_
+
+    def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
+        return training_batches(split, self.resolved_loss_, self._sampler, self.n_negatives,
+                                batch_size, rng)
+
+    def loss(self, module, batch):
+        users, items, labels = batch
+        scores, l2 = module(users, items)
+        return pair_loss(scores, labels) + self.reg_weight * l2
+
+    # -- inference ---------------------------------------------------------------------------
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Propagated ``(users (n_users, d), items (n_items, d))`` from the live module (during
+        training) or as saved."""
+        if hasattr(self, "module_"):
+            import torch
+
+            with torch.no_grad():
+                users, items = self.module_.propagated()
+            return users.numpy(), items.numpy()
+        if hasattr(self, "user_vectors_"):
+            return self.user_vectors_, self.item_vectors_
+        raise RuntimeError("LightGCN is not fitted; call fit(split) first")
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        user_vec, item_vec = self._vectors()
+        u, i = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        return np.einsum("nd,nd->n", user_vec[u], item_vec[i])
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        user_vec, item_vec = self._vectors()  # propagate once for every batch of users
+        # torch's matmul: it honours the Trainer's thread count, numpy's BLAS does not
+        users_t, items_t = torch.from_numpy(user_vec), torch.from_numpy(item_vec)
+        return recommend_by_scores(lambda batch: (users_t[batch] @ items_t.T).numpy(), users, k,
+                                   self.seen_, exclude_seen)
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        user_vec, item_vec = self._vectors()
+        return save_model_files(directory, self.name, self.get_params(), {
+            "user_vectors": user_vec, "item_vectors": item_vec,
+            "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices},
+            state={"resolved_loss": self.resolved_loss_})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "LightGCN":
+        meta, tensors = load_model_files(directory, cls.name)
+        model = cls(**meta["params"])
+        model.user_vectors_ = np.array(tensors["user_vectors"])   # writable copies for torch
+        model.item_vectors_ = np.array(tensors["item_vectors"])
+        model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
+        model.resolved_loss_ = meta["state"]["resolved_loss"]
+        return model

@@ -1,0 +1,86 @@
+"""Training rows and negative sampling shared by the LightGCN and KGCN baselines.
+
+Both train on one of two kinds of batch: ``(users (B,), items (B, 1 + n), None)`` for a
+pairwise (BPR) loss, where column 0 is a training positive and the rest are sampled items the
+user has no training positive for; or ``(users (B,), items (B, 1), labels (B,))`` for BCE on
+labelled rows (a CTR split's own rows, or positives plus sampled negatives on a top-K split).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from fusionrec.data.split import Split
+from fusionrec.models.baselines.ranking import SeenItems
+
+
+class NegativeSampler:
+    """Uniform items a user has no training positive for (rejection sampling on sorted keys)."""
+
+    def __init__(self, seen: SeenItems, n_items: int) -> None:
+        self.n_items = n_items
+        users = np.repeat(np.arange(seen.n_users), np.diff(seen.indptr))
+        self._keys = users * n_items + seen.indices  # ascending: indices sorted within a user
+
+    def draw(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``(len(users), n)`` items; a user who has seen nearly every item may keep a clash."""
+        keys, n_items = self._keys, self.n_items
+        draw = rng.integers(0, n_items, size=(len(users), n))
+        if not len(keys):
+            return draw
+        for _ in range(20):
+            flat = users[:, None] * n_items + draw
+            pos = np.searchsorted(keys, flat).clip(0, len(keys) - 1)
+            clash = keys[pos] == flat
+            if not clash.any():
+                break
+            draw[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+        return draw
+
+
+def resolve_loss(loss: str, task: str, default_topk: str = "bpr") -> str:
+    """``auto`` is BCE on CTR splits and ``default_topk`` on top-K splits."""
+    if loss == "auto":
+        return "bce" if task == "ctr" else default_topk
+    return loss
+
+
+def training_batches(split: Split, loss: str, sampler: NegativeSampler, n_negatives: int,
+                     batch_size: int, rng: np.random.Generator) -> Iterator[tuple]:
+    """One shuffled epoch of torch batches for ``loss`` (``"bpr"`` or ``"bce"``)."""
+    import torch
+
+    train = split.train
+    if loss == "bpr":
+        pos = train.positives()
+        users, items, labels = pos.user, pos.item, None
+    elif (train.label < 0.5).any():  # a CTR protocol's labelled negatives
+        users, items, labels = train.user, train.item, train.label
+    else:  # positives only: add fresh negatives each epoch
+        pos = train.positives()
+        neg = sampler.draw(pos.user, n_negatives, rng).ravel()
+        users = np.concatenate([pos.user, np.repeat(pos.user, n_negatives)])
+        items = np.concatenate([pos.item, neg])
+        labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(np.float32)
+    order = rng.permutation(len(users))
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        u = users[rows]
+        if labels is None:
+            candidates = np.concatenate([items[rows, None], sampler.draw(u, n_negatives, rng)],
+                                        axis=1)  # (B, 1 + n_negatives)
+            yield torch.from_numpy(u), torch.from_numpy(candidates), None
+        else:
+            yield (torch.from_numpy(u), torch.from_numpy(items[rows, None]),
+                   torch.from_numpy(labels[rows]))
+
+
+def pair_loss(scores, labels):
+    """BPR (``labels is None``: column 0 vs the rest) or BCE on column 0's logits."""
+    import torch.nn.functional as F
+
+    if labels is None:
+        return -F.logsigmoid(scores[:, :1] - scores[:, 1:]).mean()
+    return F.binary_cross_entropy_with_logits(scores[:, 0], labels)

@@ -1,0 +1,295 @@
+"""``CrossEncoderRecommender``: fine-tune a language model on fused (user, candidate) prompts.
+
+The seed's recipe (a BERT sequence classifier on text fusing behaviour, item attributes and
+social signals), done with any Hugging Face encoder or decoder that has a classification head
+(bundled all-MiniLM-L6-v2 by default) and trained with LoRA, prefix tuning, the top k layers,
+fully, or not at all (head only). ``head="hybrid"`` adds a linear head over cheap side features
+(history positivity, liked-vs-disliked similarity, LM quality probe, numeric attributes)
+that starts at the history-positivity rule.
+
+Few-shot use (``fewshot-tallrec``): only ``split.train`` (the k labelled records) trains.
+``split.valid`` serves model selection only -- what TALLRec does with its validation set: it
+picks the side head (rule, centroid or ridge strength from ``l2_grid``) and the LM's epoch (early stopping;
+epoch 0, the LM head still at zero, included); its labels never enter a gradient. Training runs
+in two stages: (1) the side head alone, fitted exactly on the k rows; (2) the LM, with the side
+head fixed, so it learns only what the side features leave unexplained. The unlabelled valid
+rows' side features also set the side features' standardisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from fusionrec.data.split import Pairs, Split
+from fusionrec.models.cross_encoder.config import CrossEncoderConfig
+
+
+def with_negatives(positives: Pairs, features, seed: int) -> Pairs:
+    """``positives`` plus one uniformly sampled item per row that its user has no interaction
+    with (top-K protocols hand models positives only; a classifier needs both classes)."""
+    inter = features.interactions
+    n_items = features.n_items
+    known = set((inter.user * n_items + inter.item).tolist())
+    known |= set((positives.user * n_items + positives.item).tolist())
+    rng = np.random.default_rng([seed, 7])
+    negatives = rng.integers(0, n_items, len(positives))
+    for row in range(len(positives)):  # resample the few collisions
+        for _ in range(100):
+            if int(positives.user[row]) * n_items + int(negatives[row]) not in known:
+                break
+            negatives[row] = rng.integers(0, n_items)
+    return Pairs(np.r_[positives.user, positives.user], np.r_[positives.item, negatives],
+                 np.r_[np.ones(len(positives)), np.zeros(len(positives))])
+
+
+def _concat_rows(a, b):
+    """Rows of ``a`` then ``b`` (``b`` may lack prompts: side-only rows)."""
+    from fusionrec.models.cross_encoder.net import EncodedRows
+
+    tokens = a.tokens + b.tokens if a.tokens is not None and b.tokens is not None else None
+    side = np.concatenate([a.side, b.side]) if a.side is not None else None
+    return EncodedRows(tokens, side, np.concatenate([a.labels, b.labels]))
+
+
+class CrossEncoderRecommender:
+    """Scores are logits (``sigmoid`` gives the like probability)."""
+
+    name: ClassVar[str] = "cross-encoder"
+    outputs_probabilities: ClassVar[bool] = False
+    #: fast settings for the shared conformance tests (no LM download, hashing features)
+    SMOKE_PARAMS: ClassVar[dict] = {"mode": "none", "feature_model": "hashing:32", "epochs": 2,
+                                    "progress": False, "valid_rows": 64}
+
+    def __init__(self, config: CrossEncoderConfig | dict | None = None, **params) -> None:
+        if isinstance(config, CrossEncoderConfig):
+            config = config.replace(**params) if params else config
+        else:
+            config = CrossEncoderConfig.from_dict({**(config or {}), **params})
+        self.config = config
+
+    def get_params(self) -> dict:
+        return self.config.to_dict()
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, split: Split) -> "CrossEncoderRecommender":
+        import torch
+
+        from fusionrec.models.baselines.ranking import SeenItems
+        from fusionrec.models.cross_encoder.history import user_histories
+        from fusionrec.models.cross_encoder.net import CrossEncoderNet
+        from fusionrec.models.cross_encoder.train import (choose_precision, fit_side_head,
+                                                          torch_threads, train_net)
+
+        cfg = self.config
+        if len(split.train) == 0:
+            raise ValueError("cross-encoder: the split's train part is empty")
+        if split.task == "topk":  # positives only: add as many sampled negatives
+            split = dataclasses.replace(
+                split, train=with_negatives(split.train, split.features, cfg.seed),
+                valid=with_negatives(split.valid, split.features, cfg.seed + 1))
+        features = split.features
+        with torch.random.fork_rng(devices=[]), torch_threads(cfg.num_threads):
+            torch.manual_seed(cfg.seed)
+            self.fallback_items_, self.fallback_labels_ = user_histories(
+                features, cfg.history_size + 1)
+            inter = features.interactions
+            self.seen_ = SeenItems.from_pairs(
+                Pairs(inter.user, inter.item, np.ones(len(inter))), features.n_users)
+            lm = self._load_lm(zero_head=cfg.head == "hybrid")
+            self._set_pieces_from(features)
+            self._build_side(split)
+            prior = np.array([1.0 if n == "positivity" else 0.0 for n in self.feature_names_])
+            self.net_ = CrossEncoderNet(lm.model if lm is not None else None,
+                                        len(self.feature_names_), prior)
+            train, side_train, valid, valid_side = self._training_rows(split)
+            if side_train.side is not None:
+                self.net_.set_side_scale(side_train.side if valid_side is None
+                                         else np.concatenate([side_train.side, valid_side.side]))
+            side = fit_side_head(self.net_, side_train, valid_side, cfg.l2_grid)
+            side["rows"] = len(side_train)
+            if self.net_.side is not None:
+                self.net_.side.requires_grad_(False)
+            self.precision_ = choose_precision(self.net_, train, cfg, self._pad_id,
+                                               self._padding_side)
+            summary = {"epochs_run": 0, "best_epoch": 0, "best_valid_auc":
+                       side.get("side_valid_auc"), "lm_active": False, "history": [],
+                       "train_seconds": 0.0}
+            if self.net_.lm is not None:
+                summary = train_net(self.net_, train, valid, cfg, self.precision_["precision"],
+                                    self._pad_id, self._padding_side,
+                                    zero_head=cfg.head == "hybrid")
+            self.summary_ = {**summary, "side": side}
+        return self
+
+    def _training_rows(self, split: Split):
+        """``(lm_train, side_train, lm_valid, side_valid)`` encoded rows.
+
+        The side head trains on the k rows plus pseudo-rows from their own histories
+        (``augment``); the LM on the k rows (plus pseudo-rows with ``augment_lm``). The side
+        head is selected on every valid row (cheap); the LM's early stopping reads a fixed
+        random ``valid_rows`` of them (each scoring pass costs one LM forward per row).
+        """
+        from fusionrec.models.cross_encoder.history import history_pseudo_rows
+
+        cfg = self.config
+        train = side_train = self._encode(split.train, training=True)
+        if cfg.augment and (self.feature_names_ or cfg.augment_lm):
+            pseudo = history_pseudo_rows(split.train, cfg.augment_min_history)
+            if len(pseudo):
+                side_train = _concat_rows(train, self._encode(pseudo, training=True,
+                                                              prompts=cfg.augment_lm))
+                train = side_train if cfg.augment_lm else train
+        self._shot_pairs = None  # the leave-one-out table is for training rows only
+        valid = valid_side = None
+        if cfg.valid_rows and len(split.valid):
+            if self.feature_names_:
+                valid_side = self._encode(split.valid, prompts=False)
+            n = len(split.valid) if cfg.valid_rows < 0 else min(cfg.valid_rows, len(split.valid))
+            rows = np.sort(np.random.default_rng(cfg.seed).permutation(len(split.valid))[:n])
+            valid = self._encode(split.valid.take(rows))
+        return train, side_train, valid, valid_side
+
+    def _load_lm(self, zero_head: bool, apply: bool = True):
+        from fusionrec.models.cross_encoder.backbone import load_lm
+
+        lm = load_lm(self.config, zero_head, apply) if self.config.uses_lm else None
+        self.tokenizer_ = lm.tokenizer if lm is not None else None
+        self.lm_info_ = ({"model_id": lm.model_id, "weights_hash": lm.weights_hash,
+                          "is_decoder": lm.is_decoder} if lm is not None else None)
+        return lm
+
+    @property
+    def _pad_id(self) -> int:
+        return int(self.tokenizer_.pad_token_id) if self.tokenizer_ is not None else 0
+
+    @property
+    def _padding_side(self) -> str:
+        return getattr(self.tokenizer_, "padding_side", "right") if self.tokenizer_ else "right"
+
+    def _counter(self):
+        from fusionrec.models.cross_encoder.prompts import tokenizer_counter
+        from fusionrec.text.budget import count_tokens
+
+        return tokenizer_counter(self.tokenizer_) if self.tokenizer_ is not None else count_tokens
+
+    def _set_pieces_from(self, features) -> None:
+        from fusionrec.models.cross_encoder.prompts import PromptPieces
+
+        cfg = self.config
+        self.pieces_ = PromptPieces.from_dataset(features, cfg.prompt_sources, cfg.item_budget,
+                                                 self._counter())
+
+    def _build_side(self, split: Split) -> None:
+        """Side tables and feature names; the shot prior counts the training rows' (user, item)
+        pairs, targets and history entries alike."""
+        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.cross_encoder.side_features import (build_tables, feature_names,
+                                                                  shot_pairs)
+
+        cfg = self.config
+        self.feature_names_: tuple[str, ...] = ()
+        self.side_meta_: dict = {}
+        if cfg.head != "hybrid":
+            return
+        n_items = split.features.n_items
+        train = split.train
+        history = row_history(train, self.fallback_items_, self.fallback_labels_,
+                              cfg.history_size)
+        self._shot_pairs = shot_pairs(train.user, train.item, train.label, history, n_items)
+        self.tables_, categories, self.side_meta_ = build_tables(
+            split.features, self.pieces_.item_texts, cfg, *self._shot_pairs,
+            progress=cfg.progress)
+        self.feature_names_ = feature_names(cfg.side_features, self.tables_, categories)
+
+    def _encode(self, pairs: Pairs, training: bool = False, prompts: bool = True):
+        """Prompts, side features (and labels) of ``pairs``, ready for the net."""
+        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.cross_encoder.net import encode_rows
+        from fusionrec.models.cross_encoder.prompts import PromptBuilder
+        from fusionrec.models.cross_encoder.side_features import own_shot_labels, side_matrix
+
+        cfg = self.config
+        history = row_history(pairs, self.fallback_items_, self.fallback_labels_,
+                              cfg.history_size)
+        side = None
+        if self.feature_names_:
+            own = None
+            if training and getattr(self, "_shot_pairs", None) is not None:
+                own = own_shot_labels(pairs.user, pairs.item, *self._shot_pairs,
+                                      len(self.pieces_.item_names))
+            side = side_matrix(cfg.side_features, self.tables_, pairs.item, history, own)
+        if not prompts:
+            return encode_rows(None, None, side, cfg.max_length, pairs.label)
+        prompts = None
+        if self.tokenizer_ is not None:
+            builder = PromptBuilder(self.pieces_, cfg.prompt_sources, cfg.max_length,
+                                    cfg.item_budget, cfg.item_noun, self._counter())
+            prompts = builder.build(pairs.user, pairs.item, history)
+        return encode_rows(self.tokenizer_, prompts, side, cfg.max_length, pairs.label)
+
+    # ---------------------------------------------------------------- scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise RuntimeError("CrossEncoderRecommender is not fitted; call fit(split) first")
+
+    def prompts(self, pairs: Pairs) -> list[tuple[str, str]]:
+        """The ``(user context, candidate)`` texts the LM reads for ``pairs`` (for inspection)."""
+        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.cross_encoder.prompts import PromptBuilder
+
+        self._check_fitted()
+        cfg = self.config
+        history = row_history(pairs, self.fallback_items_, self.fallback_labels_,
+                              cfg.history_size)
+        return PromptBuilder(self.pieces_, cfg.prompt_sources, cfg.max_length, cfg.item_budget,
+                             cfg.item_noun, self._counter()).build(pairs.user, pairs.item, history)
+
+    def score_pairs(self, pairs: Pairs, progress: bool = False) -> np.ndarray:
+        """One logit per row of ``pairs``, reading each row's own history when it has one."""
+        from fusionrec.models.cross_encoder.train import predict, torch_threads
+
+        self._check_fitted()
+        with torch_threads(self.config.num_threads):
+            rows = self._encode(pairs)
+            return predict(self.net_, rows, 2 * self.config.batch_size,
+                           self.precision_["precision"], self._pad_id, self._padding_side,
+                           progress)
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Logits for (user, item) rows; histories are the users' training interactions."""
+        users = np.asarray(users, dtype=np.int64)
+        return self.score_pairs(Pairs(users, np.asarray(items, dtype=np.int64),
+                                      np.zeros(len(users), dtype=np.float32)))
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` by scoring every item for every user: one prompt per (user, item), so this
+        is for small catalogues or re-ranking, not first-stage retrieval."""
+        from fusionrec.models.baselines.ranking import recommend_by_scores
+
+        self._check_fitted()
+        n_items = len(self.pieces_.item_names)
+
+        def rows(batch: np.ndarray) -> np.ndarray:
+            users_ = np.repeat(batch, n_items)
+            items_ = np.tile(np.arange(n_items), len(batch))
+            return self.score(users_, items_).reshape(len(batch), n_items)
+
+        return recommend_by_scores(rows, users, k, self.seen_, exclude_seen, batch_size=8)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        from fusionrec.models.cross_encoder.persist import save_cross_encoder
+
+        self._check_fitted()
+        return save_cross_encoder(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "CrossEncoderRecommender":
+        from fusionrec.models.cross_encoder.persist import load_cross_encoder
+
+        return load_cross_encoder(cls, Path(directory))

@@ -1,0 +1,240 @@
+"""``FusionRecommender``: the multi-source, LM-fused recommender behind the ``fusion`` model name.
+
+Per-source encoders (IDs + LightGCN, LM text adapter, social propagation, KG attention,
+attributes/tags) feed a fusion layer (concat / weighted / gated, with source dropout) and CTR
+and/or retrieval heads, trained together in the shared Trainer. Only ``split.features`` is read.
+A fitted model keeps per-source tables, not training data; it saves as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from fusionrec.config import TrainerConfig
+from fusionrec.data.split import Split
+from fusionrec.graph.adjacency import index_tensor
+from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.fusion.config import FusionConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceWeights:
+    """How much each source contributes to a user's and an item's fused vector."""
+
+    sources: tuple[str, ...]
+    user: np.ndarray  # (n, S), rows sum to 1 over the sources available for the row
+    item: np.ndarray  # (n, S)
+
+
+class FusionRecommender:
+    """Recommender protocol over a fused multi-source network (see :class:`FusionConfig` for
+    the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses).
+
+    ``score`` returns the CTR head's logit when the model has one, else the retrieval score;
+    ``recommend`` ranks with the retrieval head when present (one matrix product per batch).
+    """
+
+    name: ClassVar[str] = "fusion"
+    SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "hidden": [16], "layers": 1,
+                                    "encoder": {"model": "hashing:16"},
+                                    "trainer": {"epochs": 2, "batch_size": 512, "lr": 0.01}}
+
+    def __init__(self, trainer: TrainerConfig | Mapping | None = None, **params: Any) -> None:
+        try:
+            self.config = FusionConfig(**params)
+        except TypeError as error:  # unknown keyword
+            raise ValueError(f"fusion params: {error}") from None
+        self.trainer = (trainer if isinstance(trainer, TrainerConfig)
+                        else TrainerConfig(**dict(trainer or {})))
+        self.text_features = None
+
+    def get_params(self) -> dict[str, Any]:
+        return {**self.config.to_dict(), "trainer": asdict(self.trainer)}
+
+    def set_text_features(self, features) -> "FusionRecommender":
+        """Use these ``TextFeatures`` (``.item (n_items, d)``, optional ``.user``) for
+        ``item_text`` instead of encoding the split's texts with ``config.encoder``."""
+        self.text_features = features
+        return self
+
+    # -- training (the Trainer's Trainable protocol) ---------------------------------------
+    def fit(self, split: Split) -> "FusionRecommender":
+        from fusionrec.training.trainer import Trainer
+
+        return Trainer(self.trainer, progress=True).fit(self, split)
+
+    def build(self, split: Split, config: TrainerConfig):
+        from fusionrec.models.fusion.batches import NegativeSampler
+        from fusionrec.models.fusion.build import build_encoders, load_text_features, \
+            resolve_sources
+        from fusionrec.models.fusion.model import FusionModel, FusionScorer
+        from fusionrec.models.fusion.sources import TrainingGraph
+
+        features, cfg = split.features, self.config
+        self.sources_ = resolve_sources(cfg, features)
+        self.task_ = split.task
+        self.heads_ = cfg.resolved_heads(split.task)
+        text = None
+        if "item_text" in self.sources_:
+            text = self.text_features or load_text_features(features, cfg.encoder)
+        log.info("fusion: fusing sources %s with %s fusion, heads %s",
+                 list(self.sources_), cfg.fusion, list(self.heads_))
+        graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
+        encoders = build_encoders(features, self.sources_, cfg, graph, text, seed=config.seed)
+        scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
+                              cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
+                              cfg.mlp_dropout)
+        self.module_ = FusionModel(encoders, scorer, graph)
+        self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
+        inter = features.interactions
+        self._sampler = NegativeSampler(inter.user, inter.item, features.n_items)
+        self.tables_ = None
+        return self.module_
+
+    def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
+        from fusionrec.models.fusion.batches import training_batches
+
+        cfg = self.config
+        return training_batches(split, self._sampler, batch_size, cfg.n_negatives, rng,
+                                shared=cfg.retrieval_loss == "softmax")
+
+    def loss(self, module, batch):
+        import torch
+
+        from fusionrec.models.fusion.losses import bce_loss, retrieval_loss
+
+        positive = batch.labels > 0.5
+        graph = None
+        if self.config.hide_batch_edges:
+            # Score the batch's positives as if held out: without their own edges.
+            graph = self.module_.graph.without(batch.users[positive], batch.items[positive])
+        out = module(batch.users, batch.items, batch.negatives, graph)
+        total = torch.zeros(())
+        if "ctr" in out:
+            if self.task_ == "ctr":
+                total = total + bce_loss(out["ctr"], batch.labels)
+            else:  # top-K rows are all positives: contrast them with the sampled negatives
+                negative = out["ctr_negative"].reshape(-1)  # (B * n,)
+                logits = torch.cat([out["ctr"], negative])
+                labels = torch.cat([batch.labels, torch.zeros_like(negative)])
+                total = total + bce_loss(logits, labels)
+        if "positive" in out and positive.any() and self.config.retrieval_weight > 0:
+            weight = self.config.retrieval_weight if "ctr" in out else 1.0
+            total = total + weight * retrieval_loss(
+                self.config.retrieval_loss, out["positive"][positive],
+                out["negative"][positive], self.config.temperature)
+        return total
+
+    # -- inference -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_") and getattr(self, "tables_", None) is None:
+            raise RuntimeError("FusionRecommender is not fitted; call fit(split) first")
+
+    def _scoring(self):
+        """``(tables, scorer)`` in eval mode: saved tables when loaded, else fresh ones."""
+        import torch
+
+        self._check_fitted()
+        if getattr(self, "tables_", None) is not None:
+            return self.tables_, self.scorer_
+        self.module_.eval()
+        with torch.no_grad():
+            return self.module_.tables(), self.module_.scorer
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        import torch
+
+        tables, scorer = self._scoring()
+        u_idx = index_tensor(users)
+        i_idx = index_tensor(items)
+        with torch.no_grad():
+            u = scorer.fuse("user", tables.user[u_idx], tables.user_mask[u_idx])
+            i = scorer.fuse("item", tables.item[i_idx], tables.item_mask[i_idx])
+            out = scorer.ctr(u, i) if scorer.ctr is not None else scorer.retrieval(u, i, i_idx)
+        return out.numpy()
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """``(len(users), n_items)`` scores (retrieval head if any, else CTR head)."""
+        import torch
+
+        tables, scorer = self._scoring()
+        u_idx = index_tensor(users)
+        with torch.no_grad():
+            u = scorer.fuse("user", tables.user[u_idx], tables.user_mask[u_idx])  # (B, D)
+            items = scorer.fuse("item", tables.item, tables.item_mask)  # (n_items, D)
+            if scorer.retrieval is not None:
+                return scorer.retrieval.all_items(u, items).numpy()
+            return _ctr_all(scorer.ctr, u, items).numpy()
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
+
+    def source_weights(self, users: np.ndarray, items: np.ndarray) -> SourceWeights:
+        """Per-row fusion weights of every source for ``users`` and ``items`` (explanations)."""
+        import torch
+
+        tables, scorer = self._scoring()
+        u_idx = index_tensor(users)
+        i_idx = index_tensor(items)
+        with torch.no_grad():
+            user = scorer.user_fusion.weights(tables.user[u_idx], tables.user_mask[u_idx])
+            item = scorer.item_fusion.weights(tables.item[i_idx], tables.item_mask[i_idx])
+        return SourceWeights(tuple(self.sources_), user.numpy(), item.numpy())
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        tables, scorer = self._scoring()
+        tensors = {f"scorer.{k}": v.detach().numpy() for k, v in scorer.state_dict().items()}
+        tensors.update({"tables.user": tables.user.numpy(), "tables.item": tables.item.numpy(),
+                        "tables.user_mask": tables.user_mask.numpy().astype(np.uint8),
+                        "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
+                        "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
+        state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
+        return save_model_files(directory, self.name, self.get_params(), tensors, state)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "FusionRecommender":
+        import torch
+
+        from fusionrec.models.fusion.model import FusionScorer, SourceTables
+
+        meta, tensors = load_model_files(directory, cls.name)
+        model = cls(**meta["params"])
+        state, cfg = meta["state"], model.config
+        model.sources_, model.task_ = tuple(state["sources"]), state["task"]
+        model.heads_ = tuple(state["heads"])
+        t = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+        model.tables_ = SourceTables(t["tables.user"], t["tables.item"],
+                                     t["tables.user_mask"].bool(), t["tables.item_mask"].bool())
+        model.scorer_ = FusionScorer(len(model.sources_), cfg.embedding_dim,
+                                     model.tables_.item.shape[0], cfg.fusion, cfg.source_dropout,
+                                     model.heads_, cfg.hidden, cfg.mlp_dropout)
+        model.scorer_.load_state_dict({k[len("scorer."):]: v for k, v in t.items()
+                                       if k.startswith("scorer.")})
+        model.scorer_.eval()
+        model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
+        return model
+
+
+
+def _ctr_all(head, users, items, rows: int = 1 << 16):
+    """CTR logits of every ``users (B, D)`` x ``items (n, D)`` pair, ``(B, n)``, computed in
+    blocks of about ``rows`` pairs so the MLP's input never holds all ``B * n`` pairs."""
+    import torch
+
+    out = torch.empty(len(users), len(items))
+    step = max(1, rows // max(len(users), 1))
+    for start in range(0, len(items), step):
+        block = items[start:start + step].unsqueeze(0).expand(len(users), -1, -1)  # (B, s, D)
+        out[:, start:start + step] = head(users.unsqueeze(1), block)
+    return out
