@@ -182,6 +182,14 @@ def test_content_knn_ranks_items_with_similar_text(tmp_path):
     items, _ = model.recommend(np.array([0, 1]), k=3)
     assert set(items[0]) <= {2, 3, 4} and set(items[1]) <= {7, 8, 9}
     np.testing.assert_allclose(model.score(np.array([0]), np.array([2])), [1.0], atol=1e-5)
+    # the item vectors are text_features' item vectors, without encoding users
+    from fusionrec.encoders.config import EncoderConfig
+    from fusionrec.encoders.features import text_features
+    from fusionrec.models.baselines.content_knn import item_text_vectors
+
+    config = EncoderConfig(model="hashing:64", cache_dir=str(tmp_path / "other"))
+    np.testing.assert_array_equal(item_text_vectors(split.features, config),
+                                  text_features(split.features, config, progress=False).item)
     # precomputed vectors skip the encoder: user 0's profile is the mean of items 0 and 1
     vectors = np.eye(10, dtype=np.float32)
     plain = ContentKNN().set_item_vectors(vectors).fit(split)

@@ -38,4 +38,4 @@ def test_content_knn_with_minilm_beats_chance(ctr_split, tmp_path):
     from fusionrec.models.baselines.content_knn import ContentKNN
 
     model = ContentKNN(encoder={"cache_dir": str(tmp_path)}).fit(ctr_split)
-    assert evaluate(model, ctr_split, "test")["auc"] > 0.6
+    assert evaluate(model, ctr_split, "test")["auc"] > 0.75  # 0.792 measured with MiniLM

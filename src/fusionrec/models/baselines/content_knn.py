@@ -1,7 +1,9 @@
 """Content kNN on language-model embeddings of item text.
 
-Each item's text (``fusionrec.encoders.features.text_features`` of ``split.features``, so only
-leak-free sources are textualised) is encoded once; a user's profile is the mean of the
+Each item's text (textualised from ``split.features``, so only leak-free sources are read) is
+encoded once through the embedding cache, exactly as
+``fusionrec.encoders.features.text_features`` encodes items (same texts, same cache entries),
+but without encoding user texts, which this model never reads; a user's profile is the mean of the
 unit-normalised embeddings of the user's training items, and ``score(u, i)`` is the cosine
 between the profile and item ``i``. Users without training items score 0 everywhere. No
 gradient training: ``fit`` is one encoding pass (through the embedding cache) and one sparse
@@ -20,6 +22,20 @@ from fusionrec.data.split import Split
 from fusionrec.models.baselines.item_knn import platt_scaling, user_item_matrix
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+
+
+def item_text_vectors(features, config, progress: bool = False) -> np.ndarray:
+    """``(n_items, d)`` LM embeddings of the item texts of ``features`` (cached)."""
+    from fusionrec.encoders.factory import build_encoder
+    from fusionrec.encoders.features import encode_cached
+    from fusionrec.text.items import ItemTextualiser
+    from fusionrec.text.options import TextOptions
+
+    textualiser = ItemTextualiser(features, TextOptions.for_max_length(config.max_length))
+    texts = [textualiser.text(i) for i in range(features.n_items)]
+    vectors, _ = encode_cached(texts, build_encoder(config), config.resolved_cache_dir(),
+                               textualiser.version, progress)
+    return vectors
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -64,9 +80,7 @@ class ContentKNN:
                     and features.kg is None:
                 raise ValueError(f"content-knn needs item text (item_text, item_attributes or "
                                  f"kg), but dataset {features.name!r} has none")
-            from fusionrec.encoders.features import text_features
-
-            vectors = text_features(features, self.encoder, progress=False).item
+            vectors = item_text_vectors(features, self.encoder)
         if vectors.shape[0] != features.n_items:
             raise ValueError(f"content-knn: {vectors.shape[0]} item vectors for "
                              f"{features.n_items} items")
