@@ -12,44 +12,21 @@ log-loss) are meaningful; being increasing, it leaves AUC and every ranking unch
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar, Mapping
-
-import numpy as np
+from typing import ClassVar
 
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.item_knn import platt_scaling
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.baselines.cosine import CosineScorer
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
-class LMZeroShot:
-    """Parameters: ``encoder`` (an ``EncoderConfig`` or mapping; the bundled MiniLM by default,
-    ``{"model": "hashing"}`` in unit tests) and ``calibrate`` (Platt scale on CTR splits).
-    :meth:`set_text_features` supplies precomputed ``TextFeatures`` instead of encoding."""
+class LMZeroShot(CosineScorer):
+    """Parameters as :class:`CosineScorer`. :meth:`set_text_features` supplies precomputed
+    ``TextFeatures`` instead of encoding."""
 
     name: ClassVar[str] = "lm-zero-shot"
-    SMOKE_PARAMS: ClassVar[dict] = {"encoder": {"model": "hashing:32"}}
 
     def __init__(self, encoder=None, calibrate: bool = True) -> None:
-        from fusionrec.encoders.config import EncoderConfig
-
-        if encoder is None or isinstance(encoder, EncoderConfig):
-            self.encoder = encoder or EncoderConfig()
-        elif isinstance(encoder, Mapping):
-            self.encoder = EncoderConfig.from_dict(encoder)
-        else:
-            raise ValueError(f"encoder must be an EncoderConfig or a mapping, got {encoder!r}")
-        self.calibrate = bool(calibrate)
+        super().__init__(encoder, calibrate)
         self.text_features = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {"encoder": self.encoder.to_dict(), "calibrate": self.calibrate}
 
     def set_text_features(self, features) -> "LMZeroShot":
         """Use these ``TextFeatures`` (``.user (n_users, d)``, ``.item (n_items, d)``)."""
@@ -67,59 +44,6 @@ class LMZeroShot:
             raise ValueError(f"lm-zero-shot: text features for {text.user.shape[0]} users / "
                              f"{text.item.shape[0]} items, split has {features.n_users} / "
                              f"{features.n_items}")
-        self.user_vectors_ = _unit_rows(text.user)   # (n_users, d)
-        self.item_vectors_ = _unit_rows(text.item)   # (n_items, d)
         # every source the textualisers read from split.features feeds the texts
-        self.sources_ = tuple(features.sources)
-        self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
-        self.logit_ = None  # top-K: rank by the cosine itself
-        if split.task == "ctr":
-            valid = split.valid
-            self.logit_ = (platt_scaling(self._cosine(valid.user, valid.item), valid.label)
-                           if self.calibrate else (1.0, 0.0))
+        self._set_vectors(split, text.user, text.item)
         return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "item_vectors_"):
-            raise RuntimeError("LMZeroShot is not fitted; call fit(split) first")
-
-    def _cosine(self, users, items) -> np.ndarray:
-        u, i = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        return np.einsum("nd,nd->n", self.user_vectors_[u], self.item_vectors_[i])
-
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Top-K splits: the cosine. CTR splits: the calibrated logit of the cosine."""
-        self._check_fitted()
-        cosine = self._cosine(users, items)
-        if self.logit_ is None:
-            return cosine
-        a, b = self.logit_
-        return (a * cosine + b).astype(np.float32)
-
-    def score_all(self, users: np.ndarray) -> np.ndarray:
-        """``(len(users), n_items)`` cosines."""
-        return self.user_vectors_[np.asarray(users, dtype=np.int64)] @ self.item_vectors_.T
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
-
-    def save(self, directory: str | Path) -> Path:
-        self._check_fitted()
-        return save_model_files(directory, self.name, self.get_params(), {
-            "user_vectors": self.user_vectors_, "item_vectors": self.item_vectors_,
-            "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices},
-            state={"logit": None if self.logit_ is None else list(self.logit_),
-                   "sources": list(self.sources_)})
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "LMZeroShot":
-        meta, tensors = load_model_files(directory, cls.name)
-        model = cls(**meta["params"])
-        model.user_vectors_ = tensors["user_vectors"]
-        model.item_vectors_ = tensors["item_vectors"]
-        model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
-        logit, model.sources_ = meta["state"]["logit"], tuple(meta["state"]["sources"])
-        model.logit_ = None if logit is None else tuple(logit)
-        return model
