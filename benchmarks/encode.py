@@ -81,9 +81,12 @@ def lastfm_texts(data_dir: str | None, n: int) -> list[str] | None:
 class Backends:
     """The three ways of encoding, each ``(texts, seq_len, batch) -> (n, d) array``."""
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, threads: int) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        torch.set_num_threads(threads)  # sentence-transformers runs on torch's global pool
+        self.threads = threads
         self.model_path = model_path
         self.st = SentenceTransformer(model_path, device="cpu")
         self.encoders: dict = {}
@@ -97,7 +100,7 @@ class Backends:
             extra = {"default": {}, "default+compile": {"compile": True},
                      "fp32": {"precision": "fp32", "compile": False}}[name]
             config = EncoderConfig(model=self.model_path, max_length=seq_len, batch_size=batch,
-                                   **extra)
+                                   num_threads=self.threads, **extra)
             self.encoders[key] = build_encoder(config)
         return self.encoders[key]
 
@@ -177,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")
     parser.add_argument("--data-dir", help="data root holding lastfm-hetrec2011/")
     parser.add_argument("--model", help="model folder (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="CPU threads for every backend (default: all usable cores)")
     args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer
@@ -189,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     seq_lens = (32, 128) if args.quick else (32, 64, 128)
     batches = (32,) if args.quick else (32, 128)
     scale = 1 if args.quick else 2  # texts per case: enough batches for a stable median
-    backends = Backends(model_path)
+    backends = Backends(model_path, args.threads)
     cpu = cpu_model()
-    print(f"CPU: {cpu}; load before: {os.getloadavg()}")
+    print(f"CPU: {cpu}; {args.threads} threads; load before: {os.getloadavg()}")
     rows: list[dict] = []
     for seq_len in seq_lens:
         texts = synthetic_texts(tokenizer, scale * 128 * 128 // seq_len, seq_len)
@@ -208,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpu": cpu, "peak_rss_mb": round(peak_rss_mb(), 1),
-                                   "rows": rows}, indent=1) + "\n")
+        out.write_text(json.dumps({"cpu": cpu, "threads": args.threads,
+                                   "peak_rss_mb": round(peak_rss_mb(), 1), "rows": rows},
+                                  indent=1) + "\n")
         print(f"written {out}")
     return 0
 

@@ -37,7 +37,7 @@ TASKS = {
     "topk": {"preset": "lastfm", "protocol": "topk-random",
              "metrics": ("ndcg@10", "recall@10", "mrr@10", "hr@10", "precision@10"),
              "params": {"embedding_dim": 64, "fusion": "concat", "source_dropout": 0.1,
-                        "layers": 3, "social_layers": 2, "retrieval_loss": "bpr",
+                        "layers": 3, "social_layers": 2, "retrieval_loss": "bpr", "hide_batch_edges": False,
                         "trainer": {"epochs": 200, "batch_size": 8192, "lr": 0.005,
                                     "patience": 10}}},
 }

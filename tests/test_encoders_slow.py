@@ -95,8 +95,9 @@ def test_lastfm_textualises_fully_and_encodes_a_subset(tmp_path):
 
     dataset, _ = load_dataset("lastfm", shared_data_dir())
     options = TextOptions.for_max_length(128)
-    items = [ItemTextualiser(dataset, options).text(i) for i in range(dataset.n_items)]
-    users = [UserTextualiser(dataset, options).text(u) for u in range(dataset.n_users)]
+    item_t, user_t = ItemTextualiser(dataset, options), UserTextualiser(dataset, options)
+    items = [item_t.text(i) for i in range(dataset.n_items)]
+    users = [user_t.text(u) for u in range(dataset.n_users)]
     assert all(items) and sum(bool(u) for u in users) == dataset.n_users
     texts = items + users
     if not os.environ.get("FUSIONREC_FULL_ENCODE"):

@@ -47,7 +47,9 @@ def _threads(n: int):
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(n or os.cpu_count() or 1)
+    if not n:  # the cores this process may run on (cgroups / taskset), not the machine's
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(n or 1)
     try:
         yield
     finally:

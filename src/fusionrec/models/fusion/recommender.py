@@ -84,7 +84,8 @@ class FusionRecommender:
         self.heads_ = cfg.resolved_heads(split.task)
         text = None
         if "item_text" in self.sources_:
-            text = self.text_features or load_text_features(features, cfg.encoder)
+            text = (self.text_features if self.text_features is not None
+                    else load_text_features(features, cfg.encoder))
         log.info("fusion: fusing sources %s with %s fusion, heads %s",
                  list(self.sources_), cfg.fusion, list(self.heads_))
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
