@@ -16,7 +16,8 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
+                                                  module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 
 
@@ -176,19 +177,15 @@ class BPRMF:
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()
-        tensors = {f"module.{k}": v.detach().numpy() for k, v in self.module_.state_dict().items()}
-        tensors.update(seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices)
-        return save_model_files(directory, self.name, self.get_params(), tensors,
+        return save_model_files(directory, self.name, self.get_params(),
+                                module_tensors(self.module_, self.seen_),
                                 state={"resolved_loss": self.resolved_loss_})
 
     @classmethod
     def load(cls, directory: str | Path) -> "BPRMF":
-        import torch
-
         meta, tensors = load_model_files(directory, cls.name)
         model = cls(**meta["params"])
-        weights = {k[len("module."):]: torch.from_numpy(v.copy()) for k, v in tensors.items()
-                   if k.startswith("module.")}
+        weights = module_weights(tensors)
         n_users, dim = weights["user.weight"].shape
         model.module_ = _mf_module(n_users, weights["item.weight"].shape[0], dim, 0.0, 0.0)
         model.module_.load_state_dict(weights)

@@ -22,7 +22,8 @@ from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
+                                                  module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 
 #: KGCN's Last.FM setting, except a larger batch and learning rate (fewer, cheaper steps). One
@@ -203,19 +204,15 @@ class KGCN:
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()
-        tensors = {f"module.{k}": v.detach().numpy() for k, v in self.module_.state_dict().items()}
-        tensors.update(seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices)
-        return save_model_files(directory, self.name, self.get_params(), tensors,
+        return save_model_files(directory, self.name, self.get_params(),
+                                module_tensors(self.module_, self.seen_),
                                 state={"resolved_loss": self.resolved_loss_})
 
     @classmethod
     def load(cls, directory: str | Path) -> "KGCN":
-        import torch
-
         meta, tensors = load_model_files(directory, cls.name)
         model = cls(**meta["params"])
-        weights = {k[len("module."):]: torch.from_numpy(v.copy()) for k, v in tensors.items()
-                   if k.startswith("module.")}
+        weights = module_weights(tensors)
         module = _kgcn_module(weights["user.weight"].shape[0], weights["entity.weight"].shape[0],
                               weights["relation.weight"].shape[0], model.embedding_dim,
                               model.n_iter, model.neighbours)

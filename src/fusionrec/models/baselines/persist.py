@@ -52,3 +52,18 @@ def load_model_files(directory: str | Path, expected_name: str | None = None
 
 def read_model_name(directory: str | Path) -> str:
     return json.loads((Path(directory) / META_FILE).read_text(encoding="utf-8"))["name"]
+
+
+def module_tensors(module, seen) -> dict[str, np.ndarray]:
+    """A torch module's state under ``module.*`` plus the seen-items CSR, ready to save."""
+    tensors = {f"module.{k}": v.detach().numpy() for k, v in module.state_dict().items()}
+    tensors.update(seen_indptr=seen.indptr, seen_indices=seen.indices)
+    return tensors
+
+
+def module_weights(tensors: Mapping[str, np.ndarray]) -> dict:
+    """The ``module.*`` entries of loaded tensors as a torch state dict."""
+    import torch
+
+    return {k[len("module."):]: torch.from_numpy(v.copy()) for k, v in tensors.items()
+            if k.startswith("module.")}
