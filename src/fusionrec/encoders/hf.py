@@ -16,7 +16,7 @@ import numpy as np
 
 from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
-from fusionrec.encoders.precision import autocast_context, choose_precision
+from fusionrec.encoders.precision import autocast_context, choose_precision, low_precision_copy
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
 
 #: Texts used to measure bf16 against fp32 (spread over the length range).
@@ -89,6 +89,8 @@ class HFEncoder:
         self._dim = int(model_config.hidden_size)
         self.model = None
         self._choice = None
+        self._lowp: dict[str, Any] = {}  # precision -> twin with low-precision matmul weights
+        self._runner = None
         self._compiled = None
         self._runtime: dict[str, Any] = {}
 
@@ -182,8 +184,9 @@ class HFEncoder:
         sample = [ids[i] for i in pick]
 
         def run(precision: str) -> np.ndarray:
+            model = self._model_for(precision)
             with autocast_context(precision, self.device):
-                return np.concatenate([self._embed(self.model, sample[s:s + 32])
+                return np.concatenate([self._embed(model, sample[s:s + 32])
                                        for s in range(0, len(sample), 32)])
 
         first = self._choice is None
@@ -195,6 +198,8 @@ class HFEncoder:
             self._choice = dataclasses.replace(self._choice, agreement=again.agreement)
         if not first:
             return
+        self._lowp = {k: v for k, v in self._lowp.items() if k == self._choice.precision}
+        self._runner = self._model_for(self._choice.precision)
         wanted = self.config.compile
         if wanted == "auto":  # compile's warm-up (20-60 s) pays off only on large CPU bf16 jobs
             tokens = sum(len(row) for row in ids)
@@ -203,13 +208,21 @@ class HFEncoder:
         if wanted:
             self._compiled = self._compile()
 
+    def _model_for(self, precision: str):
+        """The fp32 model, or its twin with low-precision matmul weights (made once)."""
+        if precision == "fp32":
+            return self.model
+        if precision not in self._lowp:
+            self._lowp[precision] = low_precision_copy(self.model, precision)
+        return self._lowp[precision]
+
     def _compile(self):
         """One dynamic-shape graph for every batch: ``freezing`` folds the (bf16-cast) weights
         into constants, and the first call uses an odd (batch, length) pair so that dynamo does
         not give equal batch size and length one shared symbol (which recompiles later)."""
         import torch
 
-        compiled = torch.compile(self.model, dynamic=True, options={"freezing": True})
+        compiled = torch.compile(self._runner, dynamic=True, options={"freezing": True})
         with autocast_context(self._choice.precision, self.device):
             self._embed(compiled, [[self.pad_id] * 7] * 3)
         return compiled
@@ -227,7 +240,7 @@ class HFEncoder:
             lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")
             self._decide(ids, order)
-            model = self._compiled if self._compiled is not None else self.model
+            model = self._compiled if self._compiled is not None else self._runner
             size = self.config.batch_size
             bar = tqdm(total=len(texts), unit="text", desc="encoding", disable=not progress)
             # One autocast region for the whole job: its cast weights are cached across batches.

@@ -55,6 +55,31 @@ def autocast_context(precision: str, device: str):
     return torch.autocast(device_type=device, dtype=dtype)
 
 
+def low_precision_copy(model, precision: str):
+    """A twin of ``model`` whose matmul weights (``nn.Linear`` and GPT-2's ``Conv1D``) are
+    stored in ``precision``; embeddings and norms are *shared* with ``model``, not copied.
+
+    Run it under :func:`autocast_context`: numerics equal plain autocast, but weights are cast
+    once here instead of on every forward (autocast's weight cache is off under
+    ``torch.inference_mode``), and the fp32 original stays available as the reference.
+    """
+    import copy
+
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    matmuls = [m for m in model.modules()
+               if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"]
+    cast_ids = {id(p) for m in matmuls for p in m.parameters(recurse=False)}
+    shared = {id(p): p for p in model.parameters() if id(p) not in cast_ids}
+    shared.update({id(b): b for b in model.buffers()})
+    twin = copy.deepcopy(model, memo=shared)  # memo: shared tensors are reused, not copied
+    for module in twin.modules():
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D":
+            module.to(dtype)
+    return twin
+
+
 def agreement(reference: np.ndarray, other: np.ndarray) -> dict:
     """Row-wise cosine between two embedding matrices: min, mean and the sample size."""
     a = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)

@@ -88,13 +88,18 @@ def apply_mode(model, config: CrossEncoderConfig):
     if mode in ("lora", "prefix"):
         from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
 
+        # BERT's pooler (dense + tanh over [CLS]) sits between the encoder and the head; in
+        # sentence-transformers checkpoints it was never trained, so it trains with the head
+        base = getattr(model, "base_model", model)
+        pooler = ["pooler"] if getattr(base, "pooler", None) is not None else None
         if mode == "lora":
             peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r,
                                      lora_alpha=config.lora_alpha,
-                                     lora_dropout=config.lora_dropout)
+                                     lora_dropout=config.lora_dropout, modules_to_save=pooler)
         else:
             peft_config = PrefixTuningConfig(task_type=TaskType.SEQ_CLS,
-                                             num_virtual_tokens=config.prefix_tokens)
+                                             num_virtual_tokens=config.prefix_tokens,
+                                             modules_to_save=pooler)
         try:
             wrapped = get_peft_model(model, peft_config)
         except ValueError as error:

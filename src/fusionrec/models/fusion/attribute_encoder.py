@@ -16,8 +16,9 @@ class AttributeEncoder(nn.Module):
     """One embedding per feature (category value, tag) and one linear map for the numeric block.
 
     The *native* side (items for item attributes) is ``bag @ E + numeric @ W``. The other side is
-    a profile: the mean of the native vectors over its training interactions, averaged with an
-    optional ``extra`` bag in the same feature space (e.g. the tags a user assigned), so
+    a profile: the mean of the native vectors over its training interactions, plus a learned
+    share of an optional ``extra`` bag in the same feature space (e.g. the tags a user
+    assigned), so
     ``<user, item>`` compares a user's taste profile with an item's description.
     """
 
@@ -31,6 +32,10 @@ class AttributeEncoder(nn.Module):
         self.native_bag = SparseOperator.from_scipy(native.bag) if n_features else None
         self.extra_bag = (SparseOperator.from_scipy(extra)
                           if extra is not None and n_features else None)
+        # How much e.g. a user's own tags count next to the profile of their items: learned,
+        # starting small (on Last.FM the item profile is by far the stronger signal).
+        self.extra_weight = (nn.Parameter(torch.tensor(0.25)) if self.extra_bag is not None
+                             else None)
         self.register_buffer("native_numeric", torch.from_numpy(native.numeric), persistent=False)
         self.feature = nn.Embedding(n_features, dim) if n_features else None
         if self.feature is not None:
@@ -56,10 +61,7 @@ class AttributeEncoder(nn.Module):
             native = native + self.numeric(self.native_numeric)
         profile = self._profile_operator(graph) @ native  # (n_other, d)
         if self.extra_bag is not None:
-            extra = self.extra_bag @ self.feature.weight  # (n_other, d)
-            has_profile = (profile.abs().sum(1, keepdim=True) > 0).float()
-            has_extra = (self.extra_bag.row_degree() > 0).float()[:, None]
-            profile = (profile + extra) / (has_profile + has_extra).clamp(min=1.0)
+            profile = profile + self.extra_weight * (self.extra_bag @ self.feature.weight)
         if self.native_side == "item":
             return SourceVectors(profile, native)
         return SourceVectors(native, profile)
