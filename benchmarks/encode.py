@@ -81,12 +81,13 @@ def lastfm_texts(data_dir: str | None, n: int) -> list[str] | None:
 class Backends:
     """The three ways of encoding, each ``(texts, seq_len, batch) -> (n, d) array``."""
 
-    def __init__(self, model_path: str, threads: int) -> None:
+    def __init__(self, model_path: str, threads: int | None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads)  # sentence-transformers runs on torch's global pool
-        self.threads = threads
+        if threads:  # sentence-transformers runs on torch's global pool (default: all cores)
+            torch.set_num_threads(threads)
+        self.threads = threads or 0  # 0: FusionRec's default, auto_threads()
         self.model_path = model_path
         self.st = SentenceTransformer(model_path, device="cpu")
         self.encoders: dict = {}
@@ -110,6 +111,11 @@ class Backends:
             return self.st.encode(texts, batch_size=batch, convert_to_numpy=True,
                                   show_progress_bar=False)
         return self._fusionrec(backend, seq_len, batch).encode(texts)
+
+    def st_threads(self) -> int:
+        import torch
+
+        return torch.get_num_threads()
 
     def runtime(self, backend: str, seq_len: int, batch: int) -> dict:
         if backend == "sentence-transformers":
@@ -155,6 +161,7 @@ def run_case(backends: Backends, texts: list[str], seq_len: int, batch: int, rep
                 round(speed[name] / speed["sentence-transformers"], 2),
             "cosine_vs_fp32": round(min_cosine(outputs[name], outputs["fp32"]), 6),
             "precision": runtime.get("precision"), "compiled": runtime.get("compiled", False),
+            "threads": runtime.get("threads", backends.st_threads()),
             "warmup_s": round(warm[name], 2), "repeats": repeats,
             "loadavg_1m": [round(min(loads), 2), round(max(loads), 2)],
             "rss_mb": round(rss_mb(), 1)})
@@ -163,14 +170,15 @@ def run_case(backends: Backends, texts: list[str], seq_len: int, batch: int, rep
 
 def print_rows(rows: list[dict]) -> None:
     header = (f"{'texts':<13}{'seq':>4}{'batch':>6}  {'backend':<22}{'texts/s':>9}"
-              f"{'vs ST':>7}{'cos vs fp32':>13}{'prec':>6}{'load':>12}")
+              f"{'vs ST':>7}{'cos vs fp32':>13}{'prec':>6}{'thr':>4}{'load':>12}")
     print(header)
     print("-" * len(header))
     for r in rows:
         load = f"{r['loadavg_1m'][0]:.1f}-{r['loadavg_1m'][1]:.1f}"
         print(f"{r['texts']:<13}{r['seq_len']:>4}{r['batch']:>6}  {r['backend']:<22}"
               f"{r['texts_per_s']:>9.1f}{r['ratio_vs_sentence_transformers']:>6.2f}x"
-              f"{r['cosine_vs_fp32']:>13.6f}{str(r['precision']):>6}{load:>12}", flush=True)
+              f"{r['cosine_vs_fp32']:>13.6f}{str(r['precision']):>6}{r['threads']:>4}{load:>12}",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats per case (median reported)")
     parser.add_argument("--data-dir", help="data root holding lastfm-hetrec2011/")
     parser.add_argument("--model", help="model folder (default: the bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="CPU threads for every backend (default: all usable cores)")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for every backend (default: each backend's own "
+                             "default: torch's all-cores pool for sentence-transformers, "
+                             "FusionRec's load-aware auto_threads)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: texts per second of elapsed time (the figure on an idle "
                              "machine); cpu: texts per CPU-second of this process, which other "
@@ -201,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     backends = Backends(model_path, args.threads)
     cpu = cpu_model()
-    print(f"CPU: {cpu}; {args.threads} threads; {args.clock} clock; "
+    print(f"CPU: {cpu}; threads {args.threads or 'default'}; {args.clock} clock; "
           f"load before: {os.getloadavg()}")
     rows: list[dict] = []
     for seq_len in seq_lens:

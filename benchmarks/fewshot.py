@@ -64,7 +64,9 @@ def few_shot_split(dataset, protocol: str, k: int, seed: int, params: dict):
     return dataclasses.replace(split, train=split.train.take(rows), seed=seed)
 
 
-def run_cell(method: str, split, model_params: dict, cache_dir: str | None) -> dict:
+def run_cell(method: str, split, model_params: dict, cache_dir: str | None,
+             overrides: dict | None = None) -> dict:
+    """One (method, k, seed) cell. ``overrides`` (``--set``) win over the method's variant."""
     from fusionrec.evaluation.metrics import ctr_metrics, sigmoid
     from fusionrec.models.baselines.history_positivity import HistoryPositivity
     from fusionrec.models.cross_encoder.config import CrossEncoderConfig
@@ -84,7 +86,8 @@ def run_cell(method: str, split, model_params: dict, cache_dir: str | None) -> d
         probs, fit_s = zero_shot_scores(split.features, test, kind, config), 0.0
         probs = (probs - probs.min()) / max(probs.max() - probs.min(), 1e-12)  # rank-preserving
     else:
-        model = CrossEncoderRecommender(**{**params, **VARIANTS[method]}).fit(split)
+        model = CrossEncoderRecommender(**{**params, **VARIANTS[method], **(overrides or {})}
+                                        ).fit(split)
         fit_s = time.perf_counter() - started
         probs = sigmoid(model.score_pairs(test))
         summary = model.summary_
@@ -147,10 +150,11 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {METHODS}")
     seeds = args.seeds[:2] if args.quick else args.seeds
-    model_params = dict(config.model.params)
+    overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        model_params[key] = yaml.safe_load(value)
+        overrides[key] = yaml.safe_load(value)
+    model_params = {**dict(config.model.params), **overrides}
     data_dir = args.data_dir or config.data.data_dir
     dataset, _ = load_dataset(config.data.preset or config.data.spec, data_dir)
     out = Path(args.out or REPO / "benchmarks" / "results" /
@@ -169,7 +173,7 @@ def main(argv=None) -> int:
                     continue
                 split = split or few_shot_split(dataset, protocol, k, seed, params)
                 cell = {"method": method, "k": k, "seed": seed,
-                        **run_cell(method, split, model_params, args.cache_dir)}
+                        **run_cell(method, split, model_params, args.cache_dir, overrides)}
                 cells.append(cell)
                 print(json.dumps(cell), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)

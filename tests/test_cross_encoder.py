@@ -413,3 +413,35 @@ def test_zero_shot_scores(split, tmp_path):
     assert cosine.shape == (len(split.test),) and np.all(np.abs(cosine) <= 1 + 1e-6)
     with pytest.raises(ValueError, match="zero-shot method"):
         zero_shot_scores(split.features, split.test, "nli", cfg)
+
+
+def test_history_positivity_baseline(split, tmp_path):
+    from fusionrec.models.baselines.history_positivity import HistoryPositivity
+
+    model = HistoryPositivity(history_size=H).fit(split)
+    pairs = split.test
+    keep = pairs.history_items != pairs.item[:, None]  # a row's own item never counts
+    expected = (pairs.history_labels * keep).sum(1) / keep.sum(1)
+    np.testing.assert_allclose(model.score_pairs(pairs), expected)
+    # rows without their own history read the user's most recent training ratings (> 3 liked)
+    ds = split.features
+    inter = ds.interactions
+    user0 = np.flatnonzero(inter.user == 0)[-H:]
+    liked = float(np.mean(inter.rating[user0] > 3))
+    unrated = np.setdiff1d(np.arange(N_ITEMS), inter.item[inter.user == 0])[0]
+    assert model.score(np.array([0]), np.array([unrated]))[0] == pytest.approx(liked)
+    model.save(tmp_path)
+    loaded = HistoryPositivity.load(tmp_path)
+    np.testing.assert_array_equal(loaded.score_pairs(pairs), model.score_pairs(pairs))
+
+
+def test_recommend_ranks_unseen_items_by_lm_score(split, tiny_lm):
+    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", head="lm")).fit(split)
+    items, scores = model.recommend(np.array([0, 1]), k=3)
+    assert items.shape == scores.shape == (2, 3)
+    inter = split.features.interactions
+    for row, user in enumerate([0, 1]):
+        assert not set(items[row]) & set(inter.item[inter.user == user].tolist())
+        np.testing.assert_allclose(model.score(np.full(3, user), items[row]), scores[row],
+                                   rtol=1e-4, atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)

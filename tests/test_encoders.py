@@ -266,3 +266,17 @@ def test_bundled_minilm_resolves_without_network():
     assert resolved.model_id == "sentence-transformers/all-MiniLM-L6-v2"
     assert len(resolved.weights_hash) == 16
     assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == resolved
+
+
+def test_auto_threads_leaves_busy_cores_alone(monkeypatch):
+    import os
+
+    import fusionrec.encoders.threads as threads
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.25: 0.0)
+    assert threads.auto_threads() == cores  # idle machine: every core
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.25: 50.0)
+    assert threads.auto_threads() == 1  # oversubscribed: one thread, no spinning barriers
+    monkeypatch.undo()
+    assert 0.0 <= threads.busy_cores(0.05) <= (os.cpu_count() or 1)

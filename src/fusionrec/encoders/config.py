@@ -42,7 +42,8 @@ class EncoderConfig:
       where its warm-up pays off).
     - ``cache_dir``: embedding cache folder (default ``$FUSIONREC_CACHE`` or
       ``~/.cache/fusionrec/embeddings``).
-    - ``num_threads``: CPU threads while encoding; 0 uses every core.
+    - ``num_threads``: CPU threads while encoding; 0 uses every core that other processes
+      leave idle (all of them on an idle machine, one on an oversubscribed one).
     """
 
     model: str = DEFAULT_MODEL

@@ -2,14 +2,14 @@
 
 Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
 the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
-``torch.inference_mode`` on every core, in the precision :mod:`precision` picks.
+``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), in the
+precision :mod:`precision` picks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +18,7 @@ from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
 from fusionrec.encoders.precision import autocast_context, choose_precision, low_precision_copy
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
+from fusionrec.encoders.threads import use_threads
 
 #: Texts used to measure bf16 against fp32 (spread over the length range).
 SAMPLE_SIZE = 64
@@ -39,21 +40,6 @@ def _is_decoder(config) -> bool:
     return bool(getattr(config, "is_decoder", False) or "CausalLM" in architectures
                 or "LMHead" in architectures
                 or any(config.model_type.startswith(t) for t in _DECODER_TYPES))
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    """Use ``n`` intra-op threads (0: every core) for the duration, then restore."""
-    import torch
-
-    before = torch.get_num_threads()
-    if not n:  # the cores this process may run on (cgroups / taskset), not the machine's
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(n or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -235,7 +221,7 @@ class HFEncoder:
         if len(texts) == 0:
             return out
         self._load()
-        with _threads(self.config.num_threads), torch.inference_mode():
+        with use_threads(self.config.num_threads), torch.inference_mode():
             ids = self._tokenise(texts)
             lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")

@@ -100,8 +100,13 @@ def build_encoders(features: Dataset, sources: tuple[str, ...], config: FusionCo
 
             if text is None:
                 raise ValueError("fusion: item_text needs text features; none were given")
-            encoders[name] = TextEncoder(text.item, getattr(text, "user", None), graph, dim,
-                                         config.text_hidden or None)
+            user_text = getattr(text, "user", None) if config.text_user != "profile" else None
+            if config.text_user != "profile" and user_text is None:
+                raise ValueError(f"fusion: text_user={config.text_user!r} needs user text "
+                                 "features, but the text features have none")
+            encoders[name] = TextEncoder(text.item, user_text, graph, dim,
+                                         config.text_hidden or None,
+                                         with_profile=config.text_user != "lm")
         elif name == "social":
             from fusionrec.models.fusion.social_encoder import SocialEncoder
 

@@ -36,7 +36,9 @@ class FusionConfig:
     - ``hide_batch_edges``: in training, propagate over the training graph minus the edges of
       the batch's positives, so training pairs look like held-out pairs (which never have their
       own edge); without it the CTR head learns "edge present" and is overconfident on test.
-    - ``text_hidden``: hidden width of the LM adapter (0: one linear map, cheaper on many items).
+    - ``text_hidden``: hidden width of the LM adapter (0: one linear map, cheaper on many items);
+      ``text_user``: a user's text vector is the ``profile`` (mean of their training items'
+      text vectors), the adapted LM embedding of the user's own text (``lm``), or ``both``.
     - ``encoder``: the LM encoder settings (``EncoderConfig`` fields) for ``item_text``.
     """
 
@@ -55,6 +57,7 @@ class FusionConfig:
     kg_neighbours: int = 8
     hidden: tuple[int, ...] = (128, 64)
     text_hidden: int = 128
+    text_user: str = "profile"
     mlp_dropout: float = 0.1
     init_std: float = 0.1
     hide_batch_edges: bool = True
@@ -94,6 +97,8 @@ class FusionConfig:
                 _fail(key, "must be >= 0", getattr(self, key))
         if self.text_hidden < 0:
             _fail("text_hidden", "must be >= 0", self.text_hidden)
+        if self.text_user not in ("profile", "lm", "both"):
+            _fail("text_user", "must be profile, lm or both", self.text_user)
         if self.kg_neighbours < 1:
             _fail("kg_neighbours", "must be >= 1", self.kg_neighbours)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -33,13 +33,13 @@ class TextAdapter(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """Item vector = adapter(item LM embedding). User vector = adapter(user LM embedding) when
-    the LM layer supplies one (a textualised profile), else the mean of the user's training
-    items' text vectors. Both sides share the adapter, so they live in one space. Rows whose LM
-    vector is all zero (no text) are masked out."""
+    """Item vector = adapter(item LM embedding). User vector = the mean of the user's training
+    items' text vectors (``with_profile``), plus adapter(user LM embedding) when ``user_text``
+    (a textualised user) is given. Both sides share the adapter, so they live in one space.
+    Rows whose LM vector is all zero (no text) are masked out."""
 
     def __init__(self, item_text, user_text, graph: TrainingGraph, dim: int,
-                 hidden: int | None = 128) -> None:
+                 hidden: int | None = 128, with_profile: bool = True) -> None:
         super().__init__()
         item = _float_tensor(item_text)  # (n_items, d_lm)
         if item.shape[0] != graph.n_items:
@@ -51,16 +51,21 @@ class TextEncoder(nn.Module):
             raise ValueError(f"user text features must be ({graph.n_users}, {item.shape[1]}), "
                              f"got {tuple(user.shape)}")
         self.register_buffer("user_text", user, persistent=False)
+        if user is None and not with_profile:
+            raise ValueError("TextEncoder needs user_text or with_profile")
+        self.with_profile = with_profile
         self.adapter = TextAdapter(item.shape[1], dim, hidden)
         item_mask = item.abs().sum(1) > 0
+        user_mask = torch.zeros(graph.n_users, dtype=torch.bool)
         if user is not None:
-            user_mask = user.abs().sum(1) > 0
-        else:
-            user_mask = (graph.user_items @ item_mask.float()[:, None]).squeeze(1) > 0
+            user_mask |= user.abs().sum(1) > 0
+        if with_profile:
+            user_mask |= (graph.user_items @ item_mask.float()[:, None]).squeeze(1) > 0
         register_masks(self, user_mask, item_mask)
 
     def forward(self, graph: TrainingGraph) -> SourceVectors:
         item = self.adapter(self.item_text) * self.item_mask[:, None]  # (n_items, d)
+        user = graph.user_items @ item if self.with_profile else 0.0  # (n_users, d)
         if self.user_text is not None:
-            return SourceVectors(self.adapter(self.user_text), item)
-        return SourceVectors(graph.user_items @ item, item)
+            user = user + self.adapter(self.user_text)
+        return SourceVectors(user, item)
