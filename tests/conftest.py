@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # No network at test time, ever: transformers / huggingface_hub must use local files only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests never write embeddings into the user's own cache (~/.cache/fusionrec).
+os.environ.setdefault("FUSIONREC_CACHE", tempfile.mkdtemp(prefix="fusionrec-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,3 +29,27 @@ def shared_data_dir() -> Path:
 def shared_data() -> Path:
     """Fixture form of :func:`shared_data_dir`."""
     return shared_data_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A random-weight 2-layer, 32-wide BERT with a one-logit head and the bundled MiniLM
+    tokenizer, saved as a local model folder (offline; its scores mean nothing)."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from fusionrec.encoders.resolve import _bundled_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json"):
+        shutil.copy(_bundled_path() / name, folder / name)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, num_labels=1,
+                        max_position_embeddings=256)
+    BertForSequenceClassification(config).save_pretrained(str(folder))
+    return folder

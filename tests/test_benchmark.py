@@ -90,7 +90,7 @@ def _suite(tmp_path, entries, **extra) -> Path:
 
 
 def test_failing_entry_is_recorded_and_the_suite_goes_on(tmp_path, capsys):
-    quick = str(REPO / "configs" / "quickstart.yaml")
+    quick = str(REPO / "configs" / "quickstart-bprmf.yaml")
     suite = _suite(tmp_path, [
         {"name": "broken", "config": quick, "set": {"model.params.no_such_param": 1}},
         {"name": "missing", "config": "configs/not-written-yet.yaml"},

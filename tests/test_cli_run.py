@@ -17,7 +17,7 @@ FAST = ["--set", "trainer.epochs=2", "--set", "model.params.embedding_dim=8",
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["train", "-c", str(REPO / "configs" / "quickstart.yaml"), "--out", str(out),
+    assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out", str(out),
                  *FAST]) == 0
     return out
 
@@ -56,10 +56,10 @@ def test_recommend_prints_ids_and_titles(trained, capsys):
 
 def test_user_errors_are_one_line(trained, tmp_path, capsys):
     assert main(["recommend", str(trained), "--user", "nobody"]) == 1
-    assert main(["train", "-c", str(REPO / "configs" / "quickstart.yaml"), "--out",
+    assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
                  str(tmp_path / "x"), "--set", "trainer.lr=-1"]) == 1
     assert main(["train", "-c", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 1
-    assert main(["train", "-c", str(REPO / "configs" / "quickstart.yaml"), "--out",
+    assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
                  str(trained)]) == 1  # already holds a run
     assert main(["evaluate", str(tmp_path)]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
@@ -69,7 +69,7 @@ def test_user_errors_are_one_line(trained, tmp_path, capsys):
 
 def test_train_resume_continues_a_run(tmp_path, capsys):
     out = tmp_path / "run"
-    config = str(REPO / "configs" / "quickstart.yaml")
+    config = str(REPO / "configs" / "quickstart-bprmf.yaml")
     assert main(["train", "-c", config, "--out", str(out), *FAST]) == 0
     first = json.loads((out / "manifest.json").read_text())
     # Resume with a larger epoch budget continues from epoch 2 instead of starting over.
@@ -83,11 +83,18 @@ def test_train_resume_continues_a_run(tmp_path, capsys):
     assert "differs" in capsys.readouterr().err
 
 
-def test_quickstart_prints_a_metrics_table(tmp_path, capsys):
+def test_quickstart_trains_the_fusion_model_and_beats_popularity(tmp_path, capsys):
+    import json
+
     assert main(["quickstart", "--out", str(tmp_path / "q"), "--no-progress"]) == 0
     out = capsys.readouterr().out
+    assert "training fusion" in out
     assert "ndcg@10" in out and "recall@10" in out and "valid" in out and "test" in out
-    assert (tmp_path / "q" / "manifest.json").is_file()
+    fused = json.loads((tmp_path / "q" / "manifest.json").read_text())["metrics"]["test"]
+    assert main(["train", "-c", str(REPO / "configs" / "quickstart-popularity.yaml"),
+                 "--out", str(tmp_path / "pop"), "--no-progress"]) == 0
+    popular = json.loads((tmp_path / "pop" / "manifest.json").read_text())["metrics"]["test"]
+    assert fused["ndcg@10"] > popular["ndcg@10"] + 0.05  # ~0.21 vs ~0.09 on this split
 
 
 @pytest.mark.slow

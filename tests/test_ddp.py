@@ -132,7 +132,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     from fusionrec.training.run import train_run
 
     overrides = ["trainer.epochs=4", "trainer.patience=0", "trainer.num_threads=1"]
-    config_path = REPO / "configs" / "quickstart.yaml"
+    config_path = REPO / "configs" / "quickstart-bprmf.yaml"
     one = train_run(load_config(config_path, overrides), tmp_path / "one", progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("WORLD_SIZE", None)

@@ -79,7 +79,7 @@ def test_save_load_round_trip(world, tmp_path):
 
 def test_evaluate_zero_shot_reports_the_gain(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "-c", str(REPO / "configs" / "quickstart.yaml"), "--out", str(run),
+    assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out", str(run),
                  "--set", "trainer.epochs=2", "--set", "model.params.embedding_dim=8",
                  "--set", "encoder.model=hashing", "--no-progress"]) == 0
     out = tmp_path / "zs.json"

@@ -283,12 +283,16 @@ def save_config(config: RunConfig, path: str | Path) -> Path:
 
 
 def quickstart_config() -> RunConfig:
-    """The embedded default run of ``fusionrec quickstart`` (``configs/quickstart.yaml`` holds
-    the same values; a test keeps the two equal)."""
+    """The embedded default run of ``fusionrec quickstart``: the fusion model, every source of
+    the synthetic world (``configs/quickstart.yaml`` holds the same values; a test keeps the two
+    equal)."""
     return RunConfig(
         data=DataConfig(preset="synthetic"),
         protocol=ProtocolConfig(name="topk-random", seed=0),
-        model=ModelConfig(name="bpr-mf", params={"embedding_dim": 32}),
+        encoder=EncoderConfig(model="all-MiniLM-L6-v2"),
+        model=ModelConfig(name="fusion", params={
+            "embedding_dim": 32, "sources": "all", "layers": 2, "social_layers": 1,
+            "hidden": [64], "hide_batch_edges": False}),
         # one thread: for a model this small, thread hand-offs cost more than they save
         trainer=TrainerConfig(optimizer="adamw", lr=0.01, batch_size=256, epochs=40,
                               weight_decay=0.0, patience=5, seed=0, num_threads=1),
