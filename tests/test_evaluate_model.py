@@ -83,6 +83,12 @@ def test_ctr_metrics_on_sigmoid_of_scores():
     assert metrics["auc"] == pytest.approx(roc_auc_score(labels, matrix[users, items]))
     predicted = matrix[users, items] >= 0  # sigmoid(s) >= 0.5  <=>  s >= 0
     assert metrics["accuracy"] == pytest.approx(np.mean(predicted == (labels > 0.5)))
+    # per-batch mean AUC over consecutive rows (KGCN's way), the trailing partial batch dropped
+    scores = matrix[users, items]
+    expected = [roc_auc_score(labels[s:s + 32], scores[s:s + 32]) for s in (0, 32)]
+    batched = evaluate(model, split, "test", ctr_batch_size=32)
+    assert batched["batch_auc"] == pytest.approx(np.mean(expected))
+    assert np.isnan(evaluate(model, split, "test", ctr_batch_size=None)["batch_auc"])
 
 
 def test_ctr_rejects_non_finite_scores():

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrec.cli.encode_cmd",
     "fusionrec.cli.run_cmd",
     "fusionrec.cli.benchmark_cmd",
+    "fusionrec.cli.serve_cmd",
 )
 
 

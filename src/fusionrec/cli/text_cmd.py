@@ -1,4 +1,5 @@
-"""``fusionrec text show``: print exactly what the language model sees for one item or user."""
+"""``fusionrec text show``: print exactly what the language model sees for one item or user,
+or (``--prompt``) the cross-encoder's prompt for one (user, item) pair."""
 
 from __future__ import annotations
 
@@ -14,19 +15,31 @@ def register(subparsers) -> None:
     text.set_defaults(func=lambda args: text.print_help() or 0)
 
     show = commands.add_parser(
-        "show", help="print the text of one item or user",
+        "show", help="print the text of one item or user, or a cross-encoder prompt",
         description="Prints the PII-scrubbed, budgeted text the encoder reads for one item or "
-                    "user of the full dataset (ids are the raw ids of the source files).")
+                    "user of the full dataset (ids are the raw ids of the source files). With "
+                    "--prompt and both --user and --item: the cross-encoder's two prompt texts "
+                    "for that pair (user context, a [SEP] line, candidate), built by the code "
+                    "the model trains with, and their token counts against the budget (on "
+                    "stderr). Settings: the cross-encoder defaults over the full dataset "
+                    "(--preset/--spec), a run config's model and split (--config), or a trained "
+                    "run (--run).")
     source = show.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", help="preset name, e.g. lastfm, lastfm-kg, ml-100k")
     source.add_argument("--spec", help="a dataset spec.yaml")
-    who = show.add_mutually_exclusive_group(required=True)
-    who.add_argument("--item", metavar="ID", help="raw item id")
-    who.add_argument("--user", metavar="ID", help="raw user id")
+    source.add_argument("--config", help="with --prompt: a cross-encoder run config (its data, "
+                                         "protocol split and model settings)")
+    source.add_argument("--run", metavar="RUN_DIR",
+                        help="with --prompt: a trained cross-encoder run folder")
+    show.add_argument("--item", metavar="ID", help="raw item id")
+    show.add_argument("--user", metavar="ID", help="raw user id")
+    show.add_argument("--prompt", action="store_true",
+                      help="print the cross-encoder prompt of the --user/--item pair")
     show.add_argument("--data-dir", help="data root (default: $FUSIONREC_DATA or "
                                          "~/.cache/fusionrec/data)")
     show.add_argument("--max-length", type=int, default=128,
-                      help="encoder max_length the text is budgeted for (default: %(default)s)")
+                      help="encoder max_length the text is budgeted for (default: %(default)s; "
+                           "with --prompt the model's max_length rules)")
     show.set_defaults(func=_show)
 
 
@@ -48,6 +61,14 @@ def _show(args: argparse.Namespace) -> int:
     from fusionrec.text.options import TextOptions
     from fusionrec.text.users import UserTextualiser
 
+    if args.prompt:
+        from fusionrec.cli.prompt_show import show_prompt
+
+        return show_prompt(args)
+    if (args.item is None) == (args.user is None):
+        raise UserError("give exactly one of --item or --user (both only with --prompt)")
+    if args.config or args.run:
+        raise UserError("--config and --run need --prompt; use --preset or --spec")
     if args.max_length < 16:
         raise UserError(f"--max-length must be >= 16, got {args.max_length}")
     dataset = load_for_cli(args.preset or args.spec, args.data_dir)

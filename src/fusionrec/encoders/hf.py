@@ -20,8 +20,12 @@ from fusionrec.encoders.precision import autocast_context, choose_precision, low
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
 from fusionrec.encoders.threads import use_threads
 
-#: Texts used to measure bf16 against fp32 (spread over the length range).
+#: Texts used to check bf16 against fp32 (spread over the length range): one in
+#: ``SAMPLE_FRACTION`` of the job, between ``MIN_SAMPLE`` and ``SAMPLE_SIZE``. The fp32 pass costs
+#: ~5x a bf16 one, so a fixed 64-text sample would eat a quarter of a 256-text job's time.
 SAMPLE_SIZE = 64
+MIN_SAMPLE = 8
+SAMPLE_FRACTION = 32
 #: Below this many texts, ``precision: auto`` trusts the hardware flags instead of timing
 #: both precisions (the measurement would cost more than it could save).
 SMALL_JOB = 1024
@@ -80,7 +84,8 @@ class HFEncoder:
         self._compiled = None
         self._runtime: dict[str, Any] = {}
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load the tokenizer and the (frozen, fp32) model, once."""
         if self.model is not None:
             return
         import torch
@@ -125,7 +130,7 @@ class HFEncoder:
         return dict(self._runtime)
 
     # -- batching ---------------------------------------------------------------------------
-    def _tokenise(self, texts: Sequence[str]) -> list[list[int]]:
+    def tokenise(self, texts: Sequence[str]) -> list[list[int]]:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
                                  add_special_tokens=True)
         return encoded["input_ids"]
@@ -144,6 +149,12 @@ class HFEncoder:
 
     def _embed(self, model, ids: list[list[int]]) -> np.ndarray:
         """Pooled float32 vectors ``(len(ids), dim)`` of one padded batch."""
+        return self.pooled(model, ids).cpu().numpy()
+
+    def pooled(self, model, ids: list[list[int]]):
+        """Pooled float32 vectors of one padded batch as a ``(len(ids), dim)`` tensor (not
+        normalised), from ``model`` (this encoder's LM, or a fine-tuned form of it); autograd
+        records the pass unless the caller turned it off."""
         import torch
 
         n = len(ids)
@@ -153,20 +164,19 @@ class HFEncoder:
         hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state[:n].float()
         mask = mask[:n]
         if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif self.pooling == "last":
+            return hidden[:, 0]
+        if self.pooling == "last":
             last = mask.sum(dim=1) - 1  # right padding: last real token
-            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        else:
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return pooled.cpu().numpy()
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
     # -- precision and compilation --------------------------------------------------------------
     def _decide(self, ids: list[list[int]], order: np.ndarray) -> None:
         """Choose the precision (timed once per encoder) and check it against fp32 on a sample
         of *these* texts (every call); set up compilation on the first call."""
-        pick = order[np.linspace(0, len(order) - 1, min(SAMPLE_SIZE, len(order))).astype(int)]
+        size = min(SAMPLE_SIZE, len(order), max(MIN_SAMPLE, len(order) // SAMPLE_FRACTION))
+        pick = order[np.linspace(0, len(order) - 1, size).astype(int)]
         sample = [ids[i] for i in pick]
 
         def run(precision: str) -> np.ndarray:
@@ -220,9 +230,9 @@ class HFEncoder:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         if len(texts) == 0:
             return out
-        self._load()
+        self.load()
         with use_threads(self.config.num_threads), torch.inference_mode():
-            ids = self._tokenise(texts)
+            ids = self.tokenise(texts)
             lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")
             self._decide(ids, order)

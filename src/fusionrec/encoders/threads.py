@@ -14,7 +14,7 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(values), values[3] + values[4]  # idle + iowait
 
 
-def busy_cores(interval: float = 0.25) -> float:
+def busy_cores(interval: float = 0.1) -> float:
     """Cores kept busy by *other* processes, sampled over ``interval`` seconds (our own CPU
     time in that window is subtracted); falls back to the 1-minute load average."""
     try:

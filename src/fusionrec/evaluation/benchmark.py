@@ -102,7 +102,8 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
     dataset, protocol, model_name = _label(raw)
     params = (raw.get("protocol") or {}).get("params") if isinstance(raw.get("protocol"),
                                                                       dict) else None
-    shots = entry.shots if entry.shots is not None else (params or {}).get("shots")
+    # the config as run (entry shots and command-line overrides applied) says the shots
+    shots = (params or {}).get("shots", entry.shots)
     record = {"dataset": dataset, "protocol": protocol,
               "model": entry.name or model_name,
               "sources": list(entry.sources or ()), "shots": shots, "seed": seed,
@@ -134,7 +135,8 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
     """Train and evaluate every entry of ``suite`` once per seed into ``out_dir``.
 
     ``overrides`` (``["trainer.epochs=3"]``) apply to every entry; ``seeds`` replaces every
-    entry's seeds; ``only`` keeps the named entries. ``resume`` reuses the records of runs that
+    entry's seeds; ``only`` keeps the named entries (run-folder names, or the ``name`` shared
+    by the rows of a ``shots`` list). ``resume`` reuses the records of runs that
     finished in an earlier call (and reruns failed or unfinished ones); without it, an
     ``out_dir`` that already holds results is refused.
     """
@@ -146,9 +148,10 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
     if not resume and ((out / RESULTS_FILE).exists() or (out / RUNS_DIR).exists()):
         raise ConfigError(f"{out} already holds benchmark results; choose a new --out folder "
                           "or pass --resume to continue")
-    entries = [e for e in suite.entries if not only or e.folder in only]
-    if only and len(entries) != len(set(only)):
-        missing = sorted(set(only) - {e.folder for e in suite.entries})
+    entries = [e for e in suite.entries if not only or e.folder in only or e.name in only]
+    missing = sorted(set(only or ()) - {e.folder for e in suite.entries}
+                     - {e.name for e in suite.entries})
+    if missing:
         raise ConfigError(f"--only names unknown entries {missing}; suite has "
                           f"{[e.folder for e in suite.entries]}")
     plan = [(e, s) for e in entries for s in (tuple(seeds) if seeds else e.seeds)]

@@ -16,7 +16,8 @@ from fusionrec.evaluation.metrics import ctr_metrics, ranking_metrics, sigmoid
 
 def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 20),
              threshold: float = 0.5, batch_size: int = 1024,
-             exclude_valid_from_test: bool = True) -> dict[str, float]:
+             exclude_valid_from_test: bool = True, ctr_batch_size: int | None = 128
+             ) -> dict[str, float]:
     """Metrics of ``model`` on ``split.part(part)``.
 
     CTR tasks: ``ctr_metrics`` of ``sigmoid(score)`` (or of ``score`` itself when the model sets
@@ -24,15 +25,18 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
     held-out positive; the model excludes its training items, and on the test part the user's
     validation items are excluded too (``exclude_valid_from_test``, RecBole's convention), so
     neither can crowd out test items. Users are ranked ``batch_size`` at a time.
+    ``ctr_batch_size``: rows per batch of the per-batch mean ``batch_auc``/``batch_f1`` (in the
+    part's own order, as KGCN's evaluation batches); None leaves them NaN.
     """
     pairs = split.part(part)
     if split.task == "ctr":
-        return _ctr(model, pairs, threshold)
+        return _ctr(model, pairs, threshold, ctr_batch_size)
     extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
     return _topk(model, pairs.positives(), extra, ks, split.features.n_items, batch_size)
 
 
-def _ctr(model, pairs: Pairs, threshold: float) -> dict[str, float]:
+def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
+         ) -> dict[str, float]:
     # Rows that carry their own history (few-shot records) go to ``score_pairs`` when the model
     # reads it; ``score(users, items)`` cannot see a row's history.
     if pairs.history_items is not None and hasattr(model, "score_pairs"):
@@ -46,7 +50,7 @@ def _ctr(model, pairs: Pairs, threshold: float) -> dict[str, float]:
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{type(model).__name__}.score returned non-finite values")
     probs = scores if getattr(model, "outputs_probabilities", False) else sigmoid(scores)
-    return ctr_metrics(pairs.label, probs, threshold=threshold)
+    return ctr_metrics(pairs.label, probs, threshold=threshold, batch_size=batch_size)
 
 
 def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -2,7 +2,8 @@
 (model, source set, shots), each cell the mean ± sample standard deviation over seeds.
 
 Published reference numbers of the suite sit under the tables they match; when a table has an
-``lm-zero-shot`` row, the gain of every other row over it (first metric column) follows.
+``lm-zero-shot`` (or ``cross-encoder-zero-shot``) row, the gain of every other row over it
+(first metric column) follows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 ZERO_SHOT = "lm-zero-shot"
+#: Rows that are an untrained language model (the "before fine-tuning" baselines).
+ZERO_SHOT_MODELS = (ZERO_SHOT, "cross-encoder-zero-shot")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -74,12 +77,14 @@ def _table(rows: dict[tuple, list], metrics: Sequence[str], published: Sequence[
 
 
 def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
-    """Each row's mean gain over the zero-shot LM row with the same shots."""
-    zero = {key[2]: _values(runs, metric) for key, runs in rows.items() if key[0] == ZERO_SHOT}
+    """Each row's mean gain over the zero-shot LM row with the same shots (else the one with
+    ``shots: 0``, the untrained model of a few-shot suite)."""
+    zero = {key[2]: _values(runs, metric) for key, runs in rows.items()
+            if key[0] in ZERO_SHOT_MODELS}
     found = []
     for (model, sources, shots), runs in rows.items():
-        base, mine = zero.get(shots), _values(runs, metric)
-        if model == ZERO_SHOT or not base or not mine:
+        base, mine = zero.get(shots, zero.get(0)), _values(runs, metric)
+        if model in ZERO_SHOT_MODELS or not base or not mine:
             continue
         found.append(f"{model}: {np.mean(mine) - np.mean(base):+.4f}")
     return found
@@ -102,7 +107,8 @@ def render_report(records: Sequence[Mapping[str, Any]], suite) -> str:
         lines += _table(rows, metrics, published) + [""]
         gains = _gains(rows, metrics[0]) if metrics else []
         if gains:
-            lines += [f"Gain over the untrained LM (`{ZERO_SHOT}`, {metrics[0]}): "
+            zero = next(k[0] for k in rows if k[0] in ZERO_SHOT_MODELS)
+            lines += [f"Gain over the untrained LM (`{zero}`, {metrics[0]}): "
                       + "; ".join(gains) + ".", ""]
         by_source: dict[str, list[str]] = {}
         for ref in published:

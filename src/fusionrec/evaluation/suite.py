@@ -10,7 +10,10 @@ published numbers. Loaded from YAML and validated (errors name the key)::
         name: bpr-mf                   # row label and run-folder name (default: config stem)
         set: {trainer.epochs: 30}      # overrides (mapping or ["key=value", ...])
         seeds: [0]                     # this entry only
-        shots: 64                      # sets protocol.params.shots
+        shots: 64                      # sets protocol.params.shots (0: zero-shot); every
+                                       # protocol takes it (fusionrec.data.protocols.shots).
+                                       # A list [16, 64] makes one row per k, same label,
+                                       # run folders <name or config stem>-<k>shot
         sources: [interactions, kg]    # side sources not listed are switched off
     published:
       - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
@@ -22,6 +25,7 @@ Relative config paths resolve against the suite's folder, then its parent (so a 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,7 +36,8 @@ from fusionrec.config import ConfigError
 @dataclass(frozen=True)
 class SuiteEntry:
     """One row of a suite: a run config trained once per seed. ``name`` (optional) labels the
-    row in place of the model name; ``folder`` names its run folders."""
+    row in place of the model name; ``folder`` names its run folders (``folder_name``, else
+    ``name``, else the config's stem)."""
 
     name: str | None
     config: Path
@@ -40,16 +45,19 @@ class SuiteEntry:
     seeds: tuple[int, ...] = (0,)
     shots: int | None = None
     sources: tuple[str, ...] | None = None
+    folder_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.name is not None and (not self.name or "/" in self.name
-                                      or self.name.startswith(".")):
-            raise ConfigError(f"entry name must be a plain folder name, got {self.name!r}")
+        for name in (self.name, self.folder_name):
+            if name is not None and (not name or "/" in name or name.startswith(".")):
+                raise ConfigError(f"entry name must be a plain folder name, got {name!r}")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ConfigError(f"entries[{self.folder}].seeds must be a list of ints >= 0, "
                               f"got {self.seeds!r}")
-        if self.shots is not None and (not isinstance(self.shots, int) or self.shots < 1):
-            raise ConfigError(f"entries[{self.folder}].shots must be an int >= 1, got {self.shots!r}")
+        if self.shots is not None and (not isinstance(self.shots, int)
+                                       or isinstance(self.shots, bool) or self.shots < 0):
+            raise ConfigError(f"entries[{self.folder}].shots must be an int >= 0 (0: zero-shot, "
+                              f"no training row), got {self.shots!r}")
         if self.sources is not None:
             from fusionrec.data.schema import SOURCE_NAMES
 
@@ -60,7 +68,7 @@ class SuiteEntry:
 
     @property
     def folder(self) -> str:
-        return self.name or self.config.stem
+        return self.folder_name or self.name or self.config.stem
 
     def run_overrides(self, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
         """Overrides for one run: the entry's, its shots/sources, ``extra`` (the command
@@ -132,6 +140,22 @@ def _int_list(value: Any, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _entries(raw: Any, index: int, seeds: tuple[int, ...], suite_dir: Path
+             ) -> list[SuiteEntry]:
+    """One entry, or one per k when ``shots`` is a list."""
+    shots = raw.get("shots") if isinstance(raw, Mapping) else None
+    if not isinstance(shots, list):
+        return [_entry(raw, index, seeds, suite_dir)]
+    if not shots or len(set(map(str, shots))) != len(shots):
+        raise ConfigError(f"entries[{index}].shots must be an int or a non-empty list of "
+                          f"distinct ints, got {shots!r}")
+    found = []
+    for k in shots:
+        entry = _entry({**raw, "shots": k}, index, seeds, suite_dir)
+        found.append(dataclasses.replace(entry, folder_name=f"{entry.folder}-{k}shot"))
+    return found
+
+
 def _entry(raw: Any, index: int, seeds: tuple[int, ...], suite_dir: Path) -> SuiteEntry:
     where = f"entries[{index}]"
     if not isinstance(raw, Mapping) or not isinstance(raw.get("config"), str):
@@ -185,7 +209,8 @@ def load_suite(path: str | Path) -> Suite:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
     seeds = _int_list(raw.get("seeds", [0]), "seeds")
-    entries = tuple(_entry(e, i, seeds, path.parent) for i, e in enumerate(raw["entries"]))
+    entries = tuple(e for i, raw_entry in enumerate(raw["entries"])
+                    for e in _entries(raw_entry, i, seeds, path.parent))
     names = [e.folder for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

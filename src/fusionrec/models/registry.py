@@ -8,6 +8,8 @@ MODELS: dict[str, str] = {
     "popularity": "fusionrec.models.baselines.popularity:Popularity",
     "bpr-mf": "fusionrec.models.baselines.bpr_mf:BPRMF",
     "cross-encoder": "fusionrec.models.cross_encoder.recommender:CrossEncoderRecommender",
+    "cross-encoder-zero-shot":
+        "fusionrec.models.cross_encoder.zero_shot_model:CrossEncoderZeroShot",
     "history-positivity": "fusionrec.models.baselines.history_positivity:HistoryPositivity",
     "item-knn": "fusionrec.models.baselines.item_knn:ItemKNN",
     "lightgcn": "fusionrec.models.baselines.lightgcn:LightGCN",

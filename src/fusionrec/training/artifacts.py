@@ -31,6 +31,8 @@ USERS_FILE, ITEMS_FILE = "users.json", "items.json"
 SPLIT_FILES = ("split.parquet", "split.json")
 MODEL_FILES = ("model.safetensors", "model.json")
 ARTEFACTS = (CONFIG_FILE, *MODEL_FILES, USERS_FILE, ITEMS_FILE, *SPLIT_FILES)
+#: Model sub-folders whose files are checksummed too (a fine-tuned LM's weights).
+MODEL_DIRS = ("lm",)
 _PACKAGES = ("fusionrec", "torch", "numpy", "pandas", "pyarrow", "safetensors", "scikit-learn",
              "transformers", "pyyaml")
 
@@ -96,11 +98,17 @@ def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
         "data": {"name": dataset.name, "fingerprint": dataset_fingerprint(dataset),
                  "root": data_root, "files": dict(data_checksums or {})},
         "protocol": {"name": split.protocol, "task": split.task, "seed": split.seed},
-        "files": {name: file_sha256(run_dir / name) for name in ARTEFACTS},
+        "files": {name: file_sha256(run_dir / name) for name in _artefact_names(run_dir)},
         "metrics": dict(metrics or {}),
     }
     (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return run_dir / MANIFEST_FILE
+
+
+def _artefact_names(run_dir: Path) -> list[str]:
+    extra = [p.relative_to(run_dir).as_posix() for folder in MODEL_DIRS
+             for p in sorted((run_dir / folder).rglob("*")) if p.is_file()]
+    return [*ARTEFACTS, *extra]
 
 
 def verify_run(run_dir: str | Path) -> dict[str, Any]:

@@ -16,14 +16,27 @@ from fusionrec.config import TrainerConfig
 _PREFIX = "optim."
 
 
-def make_optimizer(config: TrainerConfig, parameters: Iterable[torch.nn.Parameter]
+def make_optimizer(config: TrainerConfig,
+                   parameters: Iterable[torch.nn.Parameter] | Iterable[dict]
                    ) -> torch.optim.Optimizer:
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
+    """AdamW or SGD over the trainable ``parameters``: tensors, or param groups (dicts with
+    ``params`` and optionally their own ``lr``). A group's ``lr`` is kept as its ratio to
+    ``config.lr`` (``lr_scale``), so the warm-up schedule of :func:`lr_at` scales every group."""
+    parameters = list(parameters)
+    if not parameters or not isinstance(parameters[0], dict):
+        parameters = [{"params": parameters}]
+    groups = []
+    for group in parameters:
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            scale = group.get("lr", config.lr) / config.lr
+            groups.append({**group, "params": params, "lr": config.lr * scale,
+                           "lr_scale": scale})
+    if not groups:
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay,
                            momentum=config.momentum)
 
 
@@ -35,8 +48,9 @@ def lr_at(config: TrainerConfig, step: int) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the base learning rate; each group runs at ``lr`` times its ``lr_scale``."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def optimizer_to_flat(optimizer: torch.optim.Optimizer

@@ -73,7 +73,8 @@ def make_split(dataset, config: ProtocolConfig):
 
 def build_model(config: RunConfig):
     """The configured model. The ``trainer`` section goes to constructors with a ``trainer``
-    parameter; the ``encoder`` section (as a plain mapping, when set) to constructors with an
+    parameter (others that take a ``seed`` get ``trainer.seed`` unless ``model.params`` sets
+    one); the ``encoder`` section (as a plain mapping, when set) to constructors with an
     ``encoder`` parameter or ``**params``, unless ``model.params`` already holds one."""
     from fusionrec.models.registry import model_class
 
@@ -83,6 +84,10 @@ def build_model(config: RunConfig):
     open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     if "trainer" in accepted:
         params.setdefault("trainer", config.trainer)
+    elif "seed" not in params and _takes_seed(cls, accepted, open_kwargs):
+        # models that train outside the Trainer (cross-encoder) get its seed, so a benchmark's
+        # per-seed trainer.seed reaches them too
+        params["seed"] = config.trainer.seed
     if config.encoder is not None and ("encoder" in accepted or open_kwargs):
         params.setdefault("encoder", config.to_dict()["encoder"])
     try:
@@ -91,9 +96,23 @@ def build_model(config: RunConfig):
         raise ConfigError(f"model.params do not fit {config.model.name!r}: {error}") from None
 
 
+def _takes_seed(cls, accepted, open_kwargs: bool) -> bool:
+    """Whether ``cls`` takes a ``seed`` keyword: named, or among the keys its ``**params`` accept
+    (what a default instance's ``get_params()`` lists)."""
+    if "seed" in accepted:
+        return True
+    if not open_kwargs or not hasattr(cls, "get_params"):
+        return False
+    try:
+        return "seed" in cls().get_params()
+    except Exception:  # a model that needs arguments to exist at all: leave it alone
+        return False
+
+
 def evaluation_kwargs(config: RunConfig) -> dict[str, Any]:
     ev = config.evaluation
-    return {"ks": ev.ks, "threshold": ev.threshold, "batch_size": ev.batch_size}
+    return {"ks": ev.ks, "threshold": ev.threshold, "batch_size": ev.batch_size,
+            "ctr_batch_size": ev.ctr_batch_size}
 
 
 def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,

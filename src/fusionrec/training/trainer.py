@@ -35,6 +35,8 @@ class Trainable(Protocol):
     - ``training_batches(split, batch_size, rng)``: one epoch of batches, drawn with ``rng``.
     - ``loss(module, batch)``: a scalar tensor; must call ``module(...)`` exactly once (the
       module may be wrapped, e.g. by DDP).
+    - optional ``param_groups(module)``: optimiser param groups (dicts with ``params`` and an
+      optional ``lr``) instead of one group over ``module.parameters()``.
     """
 
     def build(self, split: Split, config: TrainerConfig): ...
@@ -135,7 +137,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         raw_module = model.build(split, cfg)
         module = self.strategy.wrap(raw_module)
-        optimizer = make_optimizer(cfg, module.parameters())
+        optimizer = make_optimizer(cfg, model.param_groups(module) if hasattr(
+            model, "param_groups") else module.parameters())
         best = None
         restored = (load_checkpoint(self.run_dir, raw_module, optimizer)
                     if self.resume and self.run_dir is not None else None)

@@ -3,6 +3,9 @@ deterministic (by seed) :class:`~fusionrec.data.split.Split` whose ``features`` 
 
 Adding a protocol = one module exposing ``NAME``, ``TASK``, ``split(dataset, seed, **params)``
 and ``features(dataset, train, valid, test)``, plus one line in :data:`PROTOCOLS`.
+
+Protocols that do not draw their own shots also accept ``shots`` (and ``history``): k-shot
+training, see :mod:`fusionrec.data.protocols.shots`.
 """
 
 from __future__ import annotations
@@ -31,11 +34,19 @@ def protocol_module(name: str) -> ModuleType:
     return importlib.import_module(PROTOCOLS[name])
 
 
-def protocol_params(name: str) -> dict:
-    """The parameters a protocol accepts, with their defaults."""
+def _own_params(name: str) -> dict:
     signature = inspect.signature(protocol_module(name).split)
     return {p.name: p.default for p in signature.parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def protocol_params(name: str) -> dict:
+    """The parameters a protocol accepts, with their defaults (``shots``/``history`` included:
+    the protocol's own, else the generic k-shot ones)."""
+    from fusionrec.data.protocols.shots import GENERIC_PARAMS
+
+    own = _own_params(name)
+    return own if "shots" in own else {**own, **GENERIC_PARAMS}
 
 
 def protocol_task(name: str) -> str:
@@ -55,7 +66,17 @@ def make_split(dataset, protocol: str, seed: int = 0, **params):
     if unknown:
         raise ProtocolError(f"{protocol}: unknown parameter(s) {unknown}; "
                             f"accepted: {sorted(accepted) or 'none'}")
-    return module.split(dataset, int(seed), **params)
+    if "shots" in _own_params(protocol):
+        return module.split(dataset, int(seed), **params)
+    from fusionrec.data.protocols.shots import GENERIC_PARAMS, apply_shots
+
+    shots = params.pop("shots", None)
+    history = params.pop("history", GENERIC_PARAMS["history"])
+    if shots is None and history != GENERIC_PARAMS["history"]:
+        raise ProtocolError(f"{protocol}: history={history!r} only applies with shots")
+    split = module.split(dataset, int(seed), **params)
+    return split if shots is None else apply_shots(dataset, split, module.features, shots,
+                                                   history)
 
 
 def derive_features(dataset, protocol: str, train, valid, test):

@@ -69,8 +69,8 @@ def split(dataset: Dataset, seed: int = 0, *, shots: int | None = None, history:
     total = sum(ratios)
     cut1, cut2 = int(n * ratios[0] / total), int(n * (ratios[0] + ratios[1]) / total)
     train_all = records.take(np.arange(cut1))
-    if shots is not None and not 0 < shots <= len(train_all):
-        raise ProtocolError(f"{NAME}: shots must be in 1..{len(train_all)}, got {shots}")
+    if shots is not None and not 0 <= shots <= len(train_all):  # 0: zero-shot, no train row
+        raise ProtocolError(f"{NAME}: shots must be in 0..{len(train_all)}, got {shots}")
     pick = np.random.default_rng(seed).permutation(len(train_all))[:shots]
     train = train_all.take(pick)
     valid, test = records.take(np.arange(cut1, cut2)), records.take(np.arange(cut2, n))

@@ -20,18 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionrec.encoders.trainable import attach_tuned, check_base_weights, save_tuned
+from fusionrec.encoders.tuning import PEFT_MODES
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 
 PROMPTS_FILE = "prompts.json"
 LM_DIR = "lm"
-TRAINED_FILE = "trained.safetensors"
-_PEFT_MODES = ("lora", "prefix")
 
 
 def save_cross_encoder(model, directory: Path) -> Path:
-    import torch
-    from safetensors.torch import save_file
-
     cfg = model.config
     net = model.net_
     tensors = {"fallback_items": model.fallback_items_, "fallback_labels": model.fallback_labels_,
@@ -49,15 +46,7 @@ def save_cross_encoder(model, directory: Path) -> Path:
     save_model_files(directory, model.name, cfg.to_dict(), tensors, state)
     (directory / PROMPTS_FILE).write_text(json.dumps(model.pieces_.to_json()), encoding="utf-8")
     if net.lm is not None:
-        lm_dir = directory / LM_DIR
-        lm_dir.mkdir(parents=True, exist_ok=True)
-        if cfg.mode in _PEFT_MODES:
-            net.lm.save_pretrained(str(lm_dir))  # the adapter (and the head) only
-        else:
-            trained = {n: p.detach().contiguous().clone() for n, p in net.lm.named_parameters()
-                       if p.requires_grad}
-            with torch.no_grad():
-                save_file(trained, str(lm_dir / TRAINED_FILE))
+        save_tuned(net.lm, cfg.mode, directory / LM_DIR)
     return directory
 
 
@@ -86,12 +75,9 @@ def load_cross_encoder(cls, directory: Path):
         json.loads((directory / PROMPTS_FILE).read_text(encoding="utf-8")))
     lm_module, model.tokenizer_, model.lm_info_ = None, None, None
     if cfg.uses_lm:
-        lm = model._load_lm(zero_head=False, apply=cfg.mode not in _PEFT_MODES)
-        if lm.weights_hash != state["lm"]["weights_hash"]:
-            raise ValueError(f"{directory}: the base model {cfg.model!r} now has weights hash "
-                             f"{lm.weights_hash}, but this model was trained on "
-                             f"{state['lm']['weights_hash']}; refusing to mix them")
-        lm_module = _attach_trained(lm.model, cfg.mode, directory / LM_DIR)
+        lm = model._load_lm(zero_head=False, apply=cfg.mode not in PEFT_MODES)
+        check_base_weights(directory, cfg.model, lm.weights_hash, state["lm"]["weights_hash"])
+        lm_module = attach_tuned(lm.model, cfg.mode, directory / LM_DIR)
     if model.feature_names_:
         model.tables_ = SideTables.from_arrays(tensors)
     model.net_ = CrossEncoderNet(lm_module, len(model.feature_names_))
@@ -104,29 +90,6 @@ def load_cross_encoder(cls, directory: Path):
     model.net_.lm_active = lm_module is not None and state.get("lm_active", True)
     model.net_.eval()
     return model
-
-
-def _attach_trained(base, mode: str, lm_dir: Path):
-    import torch
-    from safetensors.torch import load_file
-
-    if mode in _PEFT_MODES:
-        from peft import PeftModel
-
-        from fusionrec.models.cross_encoder.backbone import PrefixForward
-
-        wrapped = PeftModel.from_pretrained(base, str(lm_dir))
-        return PrefixForward(wrapped) if mode == "prefix" else wrapped
-    trained = load_file(str(lm_dir / TRAINED_FILE))
-    params = dict(base.named_parameters())
-    missing = sorted(set(trained) - set(params))
-    if missing:
-        raise ValueError(f"{lm_dir / TRAINED_FILE}: tensors {missing[:3]} do not belong to the "
-                         "base model")
-    with torch.no_grad():
-        for name, value in trained.items():
-            params[name].copy_(value)
-    return base
 
 
 def _jsonable(value):

@@ -53,12 +53,32 @@ def resolve_sources(config: FusionConfig, features: Dataset) -> tuple[str, ...]:
     return tuple(s for s in FUSABLE_SOURCES if s in config.sources)
 
 
-def load_text_features(features: Dataset, encoder: dict | None):
-    """Frozen LM embeddings of the split's users and items via the LM layer (cached there)."""
+def load_text_features(features: Dataset, encoder):
+    """LM embeddings of the split's users and items via the LM layer (cached there);
+    ``encoder``: an ``EncoderConfig`` or a mapping of its fields."""
     from fusionrec.encoders.config import EncoderConfig
     from fusionrec.encoders.features import text_features
 
-    return text_features(features, EncoderConfig(**(encoder or {})))
+    config = encoder if isinstance(encoder, EncoderConfig) else EncoderConfig.from_dict(encoder)
+    return text_features(features, config)
+
+
+def load_live_lm(features: Dataset, config: FusionConfig):
+    """The LM of ``item_text`` with ``config.lm_mode`` applied, and the token ids of the same
+    texts the cached table encodes (same textualiser options, same truncation)."""
+    from fusionrec.encoders.text_lm import TrainableTextLM
+    from fusionrec.models.fusion.text_encoder import LiveLM
+    from fusionrec.text.items import item_texts
+    from fusionrec.text.options import TextOptions
+    from fusionrec.text.users import user_texts
+
+    encoder = config.text_encoder_config()
+    lm = TrainableTextLM(encoder, config.lm_tuning(), label="fusion")
+    options = TextOptions.for_max_length(encoder.max_length)
+    user_ids = (lm.tokenise(user_texts(features, options)) if config.text_user != "profile"
+                else None)
+    return LiveLM(lm, lm.tokenise(item_texts(features, options)), user_ids,
+                  config.lm_batch_texts)
 
 
 def _attribute_encoder(features: Dataset, side: str, graph: TrainingGraph,
@@ -81,9 +101,11 @@ def _attribute_encoder(features: Dataset, side: str, graph: TrainingGraph,
 
 
 def build_encoders(features: Dataset, sources: tuple[str, ...], config: FusionConfig,
-                   graph: TrainingGraph, text=None, seed: int = 0) -> dict[str, nn.Module]:
+                   graph: TrainingGraph, text=None, seed: int = 0,
+                   live=None) -> dict[str, nn.Module]:
     """One encoder per source name over ``graph`` (built with social edges when ``social`` is
-    among ``sources``); ``text`` is the ``TextFeatures`` for ``item_text``."""
+    among ``sources``); ``text`` is the ``TextFeatures`` for ``item_text``, ``live`` its
+    fine-tuned LM (a ``LiveLM``, outside ``lm_mode: frozen``)."""
     from fusionrec.models.fusion.id_encoder import IDEncoder
 
     dim, std = config.embedding_dim, config.init_std
@@ -106,7 +128,7 @@ def build_encoders(features: Dataset, sources: tuple[str, ...], config: FusionCo
                                  "features, but the text features have none")
             encoders[name] = TextEncoder(text.item, user_text, graph, dim,
                                          config.text_hidden or None,
-                                         with_profile=config.text_user != "lm")
+                                         with_profile=config.text_user != "lm", live=live)
         elif name == "social":
             from fusionrec.models.fusion.social_encoder import SocialEncoder
 

@@ -1,4 +1,31 @@
-"""Hyper-parameters of the fusion recommender: one frozen dataclass, validated on creation."""
+"""Hyper-parameters of the fusion recommender: one frozen dataclass, validated on creation.
+
+CPU cost of ``lm_mode`` (one epoch)
+-----------------------------------
+Last.FM ``lastfm-kg`` / ``ctr-kgcn`` (25,408 training rows, 13 steps of 2,048, 3,846 item
+texts of ~50 MiniLM tokens on average), all sources, bundled all-MiniLM-L6-v2, ``text_user:
+profile``, defaults ``lm_batch_texts: 64``, ``lm_top_k: 2``, ``lora_r: 8``,
+``prefix_tokens: 10``; 2 torch threads on the shared 2-core Xeon (AMX) box at load average
+5.5-6.3, ``nice -n 10`` (``benchmarks/fusion_lm_cost.py --fraction 0.16
+--refresh-fraction 0.1``). **Extrapolated**: steps timed on 2 of the 13 steps and the refresh
+on 10% of the texts, then scaled; on this busy machine the wall times swing up to 5x between
+runs, so the CPU seconds are the steadier figure (an idle machine would take about CPU / 2).
+
+=======  =============  =========  ===========  ============  ===========
+mode     LM params      steps s    refresh s    epoch wall s  epoch CPU s
+=======  =============  =========  ===========  ============  ===========
+frozen   0              50         0            50            26
+top_k    3.5 M          244        164          408           210
+lora     74 k           388        206          594           321
+prefix   46 k           285        137          422           227
+full     22.6 M         189        155          345           237
+=======  =============  =========  ===========  ============  ===========
+
+So a fine-tuned LM costs about 8-12x a frozen one per epoch: about half of that the ~64 texts
+re-encoded with gradients (``lm_batch_texts`` and ``lm_max_length`` scale it), the other half
+the refresh of all 3,846 texts after each epoch (scales with the number of texts, not with
+``lm_batch_texts``). Building the LM and tokenising the texts adds 3-13 s once.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +67,17 @@ class FusionConfig:
       ``text_user``: a user's text vector is the ``profile`` (mean of their training items'
       text vectors), the adapted LM embedding of the user's own text (``lm``), or ``both``.
     - ``encoder``: the LM encoder settings (``EncoderConfig`` fields) for ``item_text``.
+    - ``lm_mode``: how much of that LM trains with the model: ``frozen`` (cached embeddings,
+      only the adapter learns), ``top_k`` (the top ``lm_top_k`` transformer layers), ``lora``
+      (rank ``lora_r``) or ``prefix`` (``prefix_tokens`` virtual tokens) via PEFT, ``full``.
+      Outside ``frozen``, each step re-encodes with gradients only the texts of the items (and,
+      with ``text_user`` ``lm``/``both``, users) the batch scores, at most ``lm_batch_texts``
+      per side (0: all of them); every other row reads a cached table that is re-encoded after
+      each epoch (before validation, scoring and saving). LM weights train at ``lm_lr``,
+      the rest at ``trainer.lr``; ``lm_max_length`` caps the LM's tokens per text (default:
+      ``encoder.max_length``; the cached table is built at the same length).
+
+    CPU cost of one epoch per ``lm_mode``: see this module's docstring.
     """
 
     embedding_dim: int = 64
@@ -62,6 +100,13 @@ class FusionConfig:
     init_std: float = 0.1
     hide_batch_edges: bool = True
     encoder: Mapping[str, Any] | None = field(default=None)
+    lm_mode: str = "frozen"
+    lm_top_k: int = 2
+    lm_lr: float = 5e-5
+    lora_r: int = 8
+    prefix_tokens: int = 10
+    lm_max_length: int | None = None
+    lm_batch_texts: int = 64
 
     def __post_init__(self) -> None:
         if self.embedding_dim < 1:
@@ -110,6 +155,51 @@ class FusionConfig:
             _fail("init_std", "must be > 0", self.init_std)
         if self.encoder is not None:
             object.__setattr__(self, "encoder", dict(self.encoder))
+        self._check_lm()
+
+    def _check_lm(self) -> None:
+        from fusionrec.encoders.tuning import LM_MODES, positive_int
+
+        if self.lm_mode not in LM_MODES:
+            _fail("lm_mode", f"must be one of {LM_MODES}", self.lm_mode)
+        for key in ("lm_top_k", "lora_r", "prefix_tokens"):
+            if not positive_int(getattr(self, key)):
+                _fail(key, "must be a positive int", getattr(self, key))
+        if not isinstance(self.lm_batch_texts, int) or self.lm_batch_texts < 0:
+            _fail("lm_batch_texts", "must be an int >= 0 (0: every text the batch needs)",
+                  self.lm_batch_texts)
+        if self.lm_max_length is not None and (not isinstance(self.lm_max_length, int)
+                                               or self.lm_max_length < 8):
+            _fail("lm_max_length", "must be null (encoder.max_length) or an int >= 8",
+                  self.lm_max_length)
+        if not self.lm_lr > 0:
+            _fail("lm_lr", "must be > 0", self.lm_lr)
+        if self.lm_mode == "frozen":
+            return
+        if self.sources != "all" and "item_text" not in self.sources:
+            _fail("lm_mode", "trains the LM of the item_text source, which sources leaves out",
+                  self.lm_mode)
+        model = self.text_encoder_config().model.strip()
+        if model == "hashing" or model.startswith("hashing:"):
+            _fail("lm_mode", f"needs a Hugging Face encoder.model to fine-tune, not {model!r}",
+                  self.lm_mode)
+
+    def text_encoder_config(self):
+        """The ``EncoderConfig`` of ``item_text`` (``lm_max_length`` applied outside frozen)."""
+        from fusionrec.encoders.config import EncoderConfig
+
+        config = EncoderConfig.from_dict(self.encoder)
+        if self.lm_mode != "frozen" and self.lm_max_length is not None:
+            config = EncoderConfig.from_dict({**config.to_dict(),
+                                              "max_length": self.lm_max_length})
+        return config
+
+    def lm_tuning(self):
+        """The :class:`~fusionrec.encoders.trainable.LMTuning` of ``lm_mode``."""
+        from fusionrec.encoders.tuning import LMTuning
+
+        return LMTuning(self.lm_mode, self.lm_top_k, self.lora_r, 2 * self.lora_r, 0.1,
+                        self.prefix_tokens)
 
     def resolved_heads(self, task: str) -> tuple[str, ...]:
         if self.heads != "auto":

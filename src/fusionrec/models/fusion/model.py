@@ -15,7 +15,7 @@ from torch import nn
 
 from fusionrec.models.fusion.fusion import SourceDropout, make_fusion
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
-from fusionrec.models.fusion.sources import TrainingGraph
+from fusionrec.models.fusion.sources import BatchRows, TrainingGraph
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,14 @@ class FusionModel(nn.Module):
         self.scorer = scorer
         self.graph = graph
 
-    def tables(self, graph: TrainingGraph | None = None) -> SourceTables:
-        """Every source's vectors over ``graph`` (default: the full training graph)."""
+    def tables(self, graph: TrainingGraph | None = None,
+               rows: BatchRows | None = None) -> SourceTables:
+        """Every source's vectors over ``graph`` (default: the full training graph); encoders
+        that take ``rows`` (``batch_rows = True``) get the rows the batch scores."""
         graph = graph or self.graph
-        outputs = [self.encoders[name](graph) for name in self.sources]
+        encoders = [self.encoders[name] for name in self.sources]
+        outputs = [encoder(graph, rows) if getattr(encoder, "batch_rows", False)
+                   else encoder(graph) for encoder in encoders]
         user = torch.stack([o.user for o in outputs], dim=1)  # (n_users, S, d)
         item = torch.stack([o.item for o in outputs], dim=1)  # (n_items, S, d)
         user_mask = torch.stack([self.encoders[n].user_mask for n in self.sources], dim=1)
@@ -114,4 +118,13 @@ class FusionModel(nn.Module):
     def forward(self, users: torch.Tensor, items: torch.Tensor,
                 negatives: torch.Tensor | None = None,
                 graph: TrainingGraph | None = None) -> dict[str, torch.Tensor]:
-        return self.scorer(self.tables(graph), users, items, negatives)
+        scored = items if negatives is None else torch.cat([items, negatives.reshape(-1)])
+        tables = self.tables(graph, BatchRows(users, scored))
+        return self.scorer(tables, users, items, negatives)
+
+    def refresh(self) -> None:
+        """Bring per-row inputs that training left stale up to date (the cached text vectors
+        of a fine-tuned LM); a no-op for encoders without any."""
+        for encoder in self.encoders.values():
+            if hasattr(encoder, "refresh"):
+                encoder.refresh()

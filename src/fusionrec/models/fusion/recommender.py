@@ -23,6 +23,8 @@ from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
 
 log = logging.getLogger(__name__)
+#: Folder of a saved model holding the fine-tuned LM (outside ``lm_mode: frozen``).
+LM_DIR = "lm"
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class FusionRecommender:
 
     def build(self, split: Split, config: TrainerConfig):
         from fusionrec.models.fusion.batches import NegativeSampler
-        from fusionrec.models.fusion.build import build_encoders, load_text_features, \
-            resolve_sources
+        from fusionrec.models.fusion.build import build_encoders, load_live_lm, \
+            load_text_features, resolve_sources
         from fusionrec.models.fusion.model import FusionModel, FusionScorer
         from fusionrec.models.fusion.sources import TrainingGraph
 
@@ -82,14 +84,20 @@ class FusionRecommender:
         self.sources_ = resolve_sources(cfg, features)
         self.task_ = split.task
         self.heads_ = cfg.resolved_heads(split.task)
-        text = None
+        text = live = None
         if "item_text" in self.sources_:
             text = (self.text_features if self.text_features is not None
-                    else load_text_features(features, cfg.encoder))
+                    else load_text_features(features, cfg.text_encoder_config()))
+            live = load_live_lm(features, cfg) if cfg.lm_mode != "frozen" else None
+        elif cfg.lm_mode != "frozen":
+            log.warning("fusion: lm_mode=%s, but %r has no item_text to fine-tune an LM on",
+                        cfg.lm_mode, features.name)
+        self.text_lm_ = live.lm if live is not None else None
         log.info("fusion: fusing sources %s with %s fusion, heads %s",
                  list(self.sources_), cfg.fusion, list(self.heads_))
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
-        encoders = build_encoders(features, self.sources_, cfg, graph, text, seed=config.seed)
+        encoders = build_encoders(features, self.sources_, cfg, graph, text, seed=config.seed,
+                                  live=live)
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
                               cfg.mlp_dropout)
@@ -99,6 +107,15 @@ class FusionRecommender:
         self._sampler = NegativeSampler(inter.user, inter.item, features.n_items)
         self.tables_ = None
         return self.module_
+
+    def param_groups(self, module) -> list[dict]:
+        """Optimiser groups: a fine-tuned LM's weights at ``lm_lr``, the rest at the trainer's
+        learning rate (``module`` may be the DDP-wrapped form of ``module_``)."""
+        if self.text_lm_ is None:
+            return [{"params": list(module.parameters())}]
+        tuned = {id(p) for p in self.text_lm_.parameters()}
+        return [{"params": [p for p in module.parameters() if id(p) not in tuned]},
+                {"params": list(self.text_lm_.parameters()), "lr": self.config.lm_lr}]
 
     def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
         from fusionrec.models.fusion.batches import training_batches
@@ -148,6 +165,7 @@ class FusionRecommender:
             return self.tables_, self.scorer_
         self.module_.eval()
         with torch.no_grad():
+            self.module_.refresh()  # a fine-tuned LM's text table follows its latest weights
             return self.module_.tables(), self.module_.scorer
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -201,7 +219,32 @@ class FusionRecommender:
                         "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
                         "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
-        return save_model_files(directory, self.name, self.get_params(), tensors, state)
+        lm = getattr(self, "text_lm_", None)
+        if lm is not None:  # the fine-tuned LM and the text vectors it gave every row
+            tensors.update({f"text.{side}": v for side, v in self.text_vectors().items()})
+            state["text_lm"] = lm.identity
+        directory = save_model_files(directory, self.name, self.get_params(), tensors, state)
+        if lm is not None:
+            lm.save(directory / LM_DIR)
+        return directory
+
+    def text_vectors(self) -> dict[str, np.ndarray]:
+        """The fine-tuned LM's text vectors this model scores with: ``{"item": (n_items, d_lm)}``
+        plus ``"user"`` when users' own texts are used; empty when the LM is frozen."""
+        import torch
+
+        self._check_fitted()
+        if getattr(self, "tables_", None) is not None:  # loaded
+            return dict(getattr(self, "text_vectors_", {}))
+        if self.text_lm_ is None:
+            return {}
+        encoder = self.module_.encoders["item_text"]
+        with torch.no_grad():
+            encoder.refresh()  # a no-op unless training left the table stale
+        out = {"item": encoder.item_text.numpy().copy()}
+        if encoder.user_text is not None:
+            out["user"] = encoder.user_text.numpy().copy()
+        return out
 
     @classmethod
     def load(cls, directory: str | Path) -> "FusionRecommender":
@@ -224,6 +267,13 @@ class FusionRecommender:
                                        if k.startswith("scorer.")})
         model.scorer_.eval()
         model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
+        model.text_lm_ = None
+        if "text_lm" in state:
+            from fusionrec.encoders.text_lm import TrainableTextLM
+
+            model.text_lm_ = TrainableTextLM.load(Path(directory) / LM_DIR)
+            model.text_vectors_ = {k[len("text."):]: v for k, v in tensors.items()
+                                   if k.startswith("text.")}
         return model
 
 

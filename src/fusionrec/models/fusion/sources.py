@@ -31,6 +31,15 @@ class SourceVectors:
 
 
 @dataclass(frozen=True)
+class BatchRows:
+    """The users and items a training batch scores (repeats allowed): encoders that do
+    per-row work in training (a fine-tuned LM re-encoding texts) limit it to these rows."""
+
+    users: torch.Tensor  # (n,) long
+    items: torch.Tensor  # (m,) long
+
+
+@dataclass(frozen=True)
 class SocialEdges:
     source: torch.Tensor  # (n_edges,) long
     target: torch.Tensor  # (n_edges,) long

@@ -1,0 +1,86 @@
+"""``create_app(settings)``: the FastAPI application of ``fusionrec serve``.
+
+Nothing is created at import time: the lifespan opens the event store, loads the run folder
+(vectors, FAISS index, cold-start helpers), replays the stored events, and only then does the
+server accept requests. ``GET /`` serves the single-page demo in ``static/index.html``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+
+from fusionrec.serving.engine import RequestError
+from fusionrec.serving.metrics import MetricsMiddleware, ServiceMetrics
+from fusionrec.serving.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    from fusionrec import __version__
+    from fusionrec.serving.routes import router
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        from fusionrec.serving.service import Service
+
+        # One-row requests: extra intra-op threads (torch, BLAS) only add hand-off latency
+        # under load. Restored when the app stops (tests run apps inside their process).
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(settings.threads)
+        with threadpool_limits(limits=settings.threads):
+            service = Service(settings, metrics=metrics)
+            app.state.service = service
+            log.info("serving %s (%s)", settings.run_dir, service.engine.describe())
+            try:
+                yield
+            finally:
+                service.close()
+                torch.set_num_threads(threads_before)
+
+    app = FastAPI(title="FusionRec", version=__version__, lifespan=lifespan,
+                  description="Multi-source recommendations with explanations.")
+    metrics = ServiceMetrics()  # per app: two apps in one process never share counters
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(router)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(request: Request, error: RequestError):
+        return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+    @app.get("/healthz", include_in_schema=True)
+    async def healthz():
+        """The process is up (liveness)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request):
+        """A model is loaded and requests can be answered (readiness)."""
+        service = getattr(request.app.state, "service", None)
+        if service is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return {"status": "ready", "run_dir": service.run_dir,
+                "engine": service.engine.describe(), "events": service.replayed_to}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus_metrics():
+        """Prometheus text format."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return PlainTextResponse(generate_latest(metrics.registry),
+                                 media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    return app

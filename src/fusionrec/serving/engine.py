@@ -1,0 +1,241 @@
+"""``Engine``: one loaded fusion run, ready to answer requests, that learns from new events.
+
+At load every item and user vector is fused once and the items go into a FAISS index; a
+request is then a lookup, one inner-product search and (CTR models) a re-rank of the
+candidates by the model's head. Writes (:mod:`fusionrec.serving.updates`) only replace
+per-user *views* and append new items, so readers never lock: they read one published
+reference at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fusionrec.serving.catalog import GrowingVocabulary, item_names
+from fusionrec.serving.index import ItemIndex, augment_users, unit
+from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(RuntimeError):
+    """The run folder cannot be served (e.g. not a fusion model)."""
+
+
+class RequestError(ValueError):
+    """A request the engine refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UserView:
+    """What reads need about a user whose vector changed since load (or who is new)."""
+
+    state: UserState
+    fused: np.ndarray     # (D,)
+    query: np.ndarray     # (D + 1,) = [fused, 1] for the MIPS index
+    history: np.ndarray   # sorted item indices the user interacted with positively
+    excluded: np.ndarray  # sorted items never to recommend (history + dislikes)
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """Per-source and fused vectors of the items created after load (base items live in the
+    engine's fixed arrays and the FAISS index). Replaced whole on every change."""
+
+    x: np.ndarray      # (m, S, d)
+    mask: np.ndarray   # (m, S)
+    fused: np.ndarray  # (m, D)
+    bias: np.ndarray   # (m,)
+
+    @classmethod
+    def empty(cls, n_sources: int, dim: int, fused_dim: int) -> "ItemTable":
+        return cls(np.zeros((0, n_sources, dim), np.float32), np.zeros((0, n_sources), bool),
+                   np.zeros((0, fused_dim), np.float32), np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    run_dir: Path
+    config: object
+    manifest: dict
+    model: object
+    dataset: object   # the full dataset (vocabularies, names)
+    features: object  # split.features: training interactions + leak-free side data
+
+
+def load_run(run_dir: str | Path, data_dir: str | None = None) -> LoadedRun:
+    from fusionrec.training.artifacts import open_run
+    from fusionrec.training.run import load_run_split
+
+    config, manifest, model = open_run(run_dir)
+    dataset, split = load_run_split(run_dir, config, manifest, data_dir)
+    return LoadedRun(Path(run_dir), config, manifest, model, dataset, split.features)
+
+
+class Engine:
+    """Recommend / score / similar over a :class:`LoadedRun` of the ``fusion`` model."""
+
+    def __init__(self, run: LoadedRun, candidates: int = 100, threads: int = 1,
+                 text_cold_start: bool = True, index: str = "auto") -> None:
+        model = run.model
+        if getattr(model, "tables_", None) is None or not hasattr(model, "scorer_"):
+            raise EngineError(f"{run.run_dir} holds a {getattr(model, 'name', '?')!r} model; "
+                              "the service serves fusion runs (model: {name: fusion})")
+        self.run = run
+        self.candidates = candidates
+        self.sources = tuple(model.sources_)
+        self.space = FusedSpace(model.scorer_, self.sources)
+        self.seen = model.seen_
+        tables = model.tables_
+        self.user_x = tables.user.numpy().astype(np.float32)
+        self.user_mask = tables.user_mask.numpy().astype(bool)
+        self.item_x = tables.item.numpy().astype(np.float32)
+        self.item_mask = tables.item_mask.numpy().astype(bool)
+        n_items = len(self.item_x)
+        self.item_bias = (self.space.item_bias if self.space.item_bias is not None
+                          else np.zeros(n_items, np.float32))
+        self.item_fused = _fuse_all(self.space, "item", self.item_x, self.item_mask)
+        self.item_unit = unit(self.item_fused)
+        self.user_profile = profiles(self.item_x, self.seen.indptr, self.seen.indices)
+        self.user_fused = _fuse_all(self.space, "user", self.user_x, self.user_mask)
+        self.user_query = augment_users(self.user_fused)
+        self.foldin = FoldIn.fit(self.sources, self.user_x, self.user_profile)
+        self.index = ItemIndex(self.item_fused, self.item_bias, threads, index)
+        dataset = run.dataset
+        self.users = GrowingVocabulary(dataset.users.ids)
+        self.items = GrowingVocabulary(dataset.items.ids, item_names(dataset))
+        self.extra_items = ItemTable.empty(len(self.sources), self.item_x.shape[2],
+                                           self.item_fused.shape[1])
+        self.views: dict[int, UserView] = {}
+        from fusionrec.serving.updates import Updater  # builds cold-start helpers
+
+        self.updater = Updater(self, text_cold_start)
+        from fusionrec.explain.explainer import Explainer
+
+        self.explainer = Explainer.from_dataset(run.features, self.space)
+        log.info("engine: %d users, %d items, sources %s, fold-in fit r2 %s", len(self.users),
+                 len(self.items), list(self.sources),
+                 {k: round(v, 3) for k, v in self.foldin.fit_r2.items()})
+
+    # -- lookups ----------------------------------------------------------------------------
+    def user_index(self, raw: str) -> int:
+        found = self.users.get(raw)
+        if found is None:
+            raise RequestError(404, f"unknown user {raw!r}")
+        return found
+
+    def item_index(self, raw: str) -> int:
+        found = self.items.get(raw)
+        if found is None:
+            raise RequestError(404, f"unknown item {raw!r}")
+        return found
+
+    def user_view(self, user: int) -> UserView:
+        view = self.views.get(user)
+        if view is not None:
+            return view
+        seen = self.seen.items_of(user)
+        state = UserState(self.user_x[user], self.user_mask[user], self.user_profile[user],
+                          len(seen))
+        return UserView(state, self.user_fused[user], self.user_query[user], seen, seen)
+
+    def item_rows(self, items: np.ndarray):
+        """``(x (n, S, d), mask (n, S), fused (n, D), bias (n,))`` of base or new items."""
+        items = np.asarray(items, dtype=np.int64)
+        n_base, extra = len(self.item_x), self.extra_items
+        if not len(items) or items.max() < n_base:
+            return (self.item_x[items], self.item_mask[items], self.item_fused[items],
+                    self.item_bias[items])
+        base = items < n_base
+        parts = []
+        for table_base, table_extra in ((self.item_x, extra.x), (self.item_mask, extra.mask),
+                                        (self.item_fused, extra.fused),
+                                        (self.item_bias, extra.bias)):
+            out = np.empty((len(items),) + table_base.shape[1:], table_base.dtype)
+            out[base] = table_base[items[base]]
+            out[~base] = table_extra[items[~base] - n_base]
+            parts.append(out)
+        return tuple(parts)
+
+    # -- reads ------------------------------------------------------------------------------
+    def recommend(self, user: int, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(items, scores)`` for ``user``: FAISS candidates, re-ranked."""
+        view = self.user_view(user)
+        extra = self.extra_items
+        excluded = view.excluded if exclude_seen else np.zeros(0, np.int64)
+        # Candidates beyond k only matter when a CTR head re-orders them; for a retrieval
+        # head the index's exact scores already are the model's scores.
+        wanted = max(self.candidates, k) if self.space.has_ctr else k
+        ids, scores = self.index.top(view.query, wanted + len(excluded))
+        if len(extra.bias):
+            ids = np.concatenate([ids, len(self.item_x) + np.arange(len(extra.bias))])
+            scores = np.concatenate([scores, extra.fused @ view.fused + extra.bias])
+        if len(excluded):  # ``excluded`` is sorted: a binary search beats np.isin's sort
+            at = np.minimum(np.searchsorted(excluded, ids), len(excluded) - 1)
+            keep = excluded[at] != ids
+            ids, scores = ids[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")[:wanted]
+        ids, scores = ids[order], scores[order]
+        if self.space.has_ctr and len(ids):
+            _, _, fused, bias = self.item_rows(ids)
+            scores = self.space.pair_scores(view.fused, fused, bias)
+            order = np.argsort(-scores, kind="stable")
+            ids, scores = ids[order], scores[order]
+        return ids[:k], scores[:k].astype(np.float64)
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The model's score (CTR logit, else retrieval score) of each (user, item) pair."""
+        out = np.empty(len(users), dtype=np.float64)
+        _, _, fused, bias = self.item_rows(items)
+        for row, user in enumerate(users):
+            view = self.user_view(int(user))
+            out[row] = self.space.pair_scores(view.fused, fused[row:row + 1],
+                                              bias[row:row + 1])[0]
+        return out
+
+    def similar(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items whose fused vectors are closest (cosine) to ``item``'s."""
+        _, _, fused, _ = self.item_rows(np.array([item]))
+        ids, sims = self.index.similar(fused[0], k + 1)
+        extra = self.extra_items
+        if len(extra.bias):
+            ids = np.concatenate([ids, len(self.item_x) + np.arange(len(extra.bias))])
+            sims = np.concatenate([sims, unit(extra.fused) @ unit(fused[0])])
+        keep = ids != item
+        ids, sims = ids[keep], sims[keep]
+        order = np.argsort(-sims, kind="stable")[:k]
+        return ids[order], sims[order].astype(np.float64)
+
+    def explain(self, user: int, items: np.ndarray):
+        """One :class:`~fusionrec.explain.types.Explanation` per item, for ``user``."""
+        view = self.user_view(user)
+        x, mask, _, bias = self.item_rows(items)
+        friends = self.updater.friends_of(user)
+        history_of = lambda friend: self.user_view(friend).history  # noqa: E731
+        return self.explainer.explain_many(items, view.history, friends, history_of,
+                                           (view.state.x, view.state.mask), (x, mask, bias))
+
+    def describe(self) -> dict:
+        return {"model": getattr(self.run.model, "name", "?"), "sources": list(self.sources),
+                "heads": list(getattr(self.run.model, "heads_", ())),
+                "users": len(self.users), "items": len(self.items),
+                "new_users": len(self.users) - self.users.n_base,
+                "new_items": len(self.items) - self.items.n_base,
+                "updated_users": len(self.views), "foldin_r2": self.foldin.fit_r2,
+                "index": self.index.kind,
+                "text_cold_start": self.updater.matcher is not None}
+
+
+def _fuse_all(space: FusedSpace, side: str, x: np.ndarray, mask: np.ndarray,
+              batch: int = 8192) -> np.ndarray:
+    parts = [space.fuse(side, x[s:s + batch], mask[s:s + batch]) for s in range(0, len(x), batch)]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
