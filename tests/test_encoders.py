@@ -280,3 +280,14 @@ def test_auto_threads_leaves_busy_cores_alone(monkeypatch):
     assert threads.auto_threads() == 1  # oversubscribed: one thread, no spinning barriers
     monkeypatch.undo()
     assert 0.0 <= threads.busy_cores(0.05) <= (os.cpu_count() or 1)
+
+
+def test_thread_choice_is_remeasured_only_after_its_ttl(monkeypatch):
+    import fusionrec.encoders.threads as threads
+
+    calls = []
+    monkeypatch.setattr(threads, "auto_threads", lambda: calls.append(1) or len(calls))
+    choice = threads.ThreadChoice(ttl=3600)
+    assert choice() == 1 and choice() == 1 and len(calls) == 1  # cached within the ttl
+    expired = threads.ThreadChoice(ttl=-1)
+    assert expired() == 2 and expired() == 3  # re-measured every call once expired

@@ -18,7 +18,7 @@ from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
 from fusionrec.encoders.precision import autocast_context, choose_precision, low_precision_copy
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
-from fusionrec.encoders.threads import use_threads
+from fusionrec.encoders.threads import ThreadChoice, use_threads
 
 #: Texts used to check bf16 against fp32 (spread over the length range): one in
 #: ``SAMPLE_FRACTION`` of the job, between ``MIN_SAMPLE`` and ``SAMPLE_SIZE``. The fp32 pass costs
@@ -83,6 +83,7 @@ class HFEncoder:
         self._runner = None
         self._compiled = None
         self._runtime: dict[str, Any] = {}
+        self._threads = ThreadChoice()
 
     def load(self) -> None:
         """Load the tokenizer and the (frozen, fp32) model, once."""
@@ -231,7 +232,7 @@ class HFEncoder:
         if len(texts) == 0:
             return out
         self.load()
-        with use_threads(self.config.num_threads), torch.inference_mode():
+        with use_threads(self.config.num_threads, self._threads), torch.inference_mode():
             ids = self.tokenise(texts)
             lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")

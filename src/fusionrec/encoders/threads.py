@@ -45,13 +45,30 @@ def auto_threads() -> int:
     return max(1, min(cores, int(cores - busy_cores() + 0.5)))
 
 
+class ThreadChoice:
+    """:func:`auto_threads`, re-measured at most every ``ttl`` seconds: an encoder called many
+    times on small batches should not pay the 0.1 s load sample on every call."""
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._value = 0
+        self._at = float("-inf")
+
+    def __call__(self) -> int:
+        now = time.monotonic()
+        if now - self._at > self.ttl:
+            self._value, self._at = auto_threads(), now
+        return self._value
+
+
 @contextlib.contextmanager
-def use_threads(n: int):
-    """Use ``n`` intra-op threads (0: :func:`auto_threads`) for the duration, then restore."""
+def use_threads(n: int, choice=None):
+    """Use ``n`` intra-op threads (0: ``choice()``, by default :func:`auto_threads`) for the
+    duration, then restore."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(n or auto_threads())
+    torch.set_num_threads(n or (choice or auto_threads)())
     try:
         yield
     finally:
