@@ -41,9 +41,17 @@ class DataConfig:
     spec: str | None = None
     data_dir: str | None = None
     exclude_sources: tuple[str, ...] = ()  # side sources switched off (ablations)
+    # Replace user ids by keyed HMAC pseudonyms at ingest (fusionrec.privacy.pseudonym). The
+    # key comes from $FUSIONREC_PSEUDONYM_KEY or this file: a path, never the key itself,
+    # because this config is copied into the run folder.
+    pseudonymize: bool = False
+    pseudonym_key_file: str | None = None
 
     def __post_init__(self) -> None:
         from fusionrec.data.schema import SOURCE_NAMES
+
+        _check(isinstance(self.pseudonymize, bool), "data.pseudonymize", "must be true or false",
+               self.pseudonymize)
 
         _check(self.preset is None or self.spec is None, "data.preset/data.spec",
                "must not both be set", (self.preset, self.spec))
@@ -176,6 +184,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
         raw = dict(raw or {})
+        raw.pop("tune", None)  # the search space of `fusionrec tune`; a run ignores it
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: "

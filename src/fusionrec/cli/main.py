@@ -17,7 +17,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fusionrec.cli.encode_cmd",
     "fusionrec.cli.run_cmd",
     "fusionrec.cli.benchmark_cmd",
+    "fusionrec.cli.tune_cmd",
     "fusionrec.cli.serve_cmd",
+    "fusionrec.cli.privacy_cmd",
+    "fusionrec.cli.retrain_cmd",
 )
 
 

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,13 +113,21 @@ def encoding_error(raw: bytes, spec: TableSpec, display: str, names=None) -> Dat
 
 
 def _header_names(raw: bytes, spec: TableSpec, display: str) -> list[str]:
-    first = raw.split(b"\n", 1)[0].rstrip(b"\r")
+    # pyarrow ends a line at \r\n, \n or a lone \r: the header is whatever comes first
+    first = re.split(rb"\r\n|\n|\r", raw, maxsplit=1)[0]
     try:
         text = first.decode(spec.encoding)
     except UnicodeDecodeError:
         raise encoding_error(first, spec, display) from None
     quoting = csv.QUOTE_NONE if spec.quoting == "none" else csv.QUOTE_MINIMAL
-    names = [n.strip() for n in next(csv.reader([text], delimiter=spec.sep, quoting=quoting))]
+    try:
+        names = [n.strip() for n in next(csv.reader([text], delimiter=spec.sep,
+                                                    quoting=quoting))]
+    except (csv.Error, StopIteration) as error:  # e.g. an unterminated quote in the header
+        raise DataError(display, 1, None, f"header cannot be parsed ({error}); fix the header "
+                        "or give names:") from None
+    if not any(names):
+        raise DataError(display, 1, None, "header line is empty; fix the header or give names:")
     seen: set[str] = set()
     for name in names:
         if name in seen or not name:
@@ -137,8 +146,14 @@ def _read_delimited(raw: bytes, spec: TableSpec, display: str) -> Table:
     bad: list[BadLine] = []
 
     def on_bad_row(row) -> str:
+        # An exception here would be swallowed by pyarrow ("ignored"), so nothing may raise.
+        try:
+            blank = not row.text.strip()
+        except UnicodeDecodeError:  # not valid text: the encoding check names the byte
+            blank = False
         if row.actual_columns < row.expected_columns:
-            field = names[row.actual_columns] if row.text.strip() else None
+            field = (names[row.actual_columns]
+                     if not blank and row.actual_columns < len(names) else None)
             message = (f"has {row.actual_columns} of {row.expected_columns} fields "
                        "(truncated line, or wrong sep?)")
         else:
@@ -149,6 +164,13 @@ def _read_delimited(raw: bytes, spec: TableSpec, display: str) -> Table:
         return "skip"
 
     quoted = spec.quoting != "none"
+    if codecs.lookup(spec.encoding).name == "utf-8":
+        # Checked up front: pyarrow decodes a malformed row's text before our handler sees it,
+        # and a decode error there is swallowed rather than reported.
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise encoding_error(raw, spec, display, names) from None
     try:
         arrow = pacsv.read_csv(
             io.BytesIO(raw),

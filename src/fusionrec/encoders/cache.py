@@ -150,6 +150,27 @@ class EmbeddingCache:
             self._load_shard(entry)
         self._shards = shards
 
+    def remove(self, hashes: Sequence[str]) -> int:
+        """Delete the rows of ``hashes`` (e.g. a forgotten user's texts): the remaining rows
+        are rewritten into one fresh shard and every old shard file is deleted, so no file of
+        the folder still holds a removed vector. Returns the number of rows removed."""
+        doomed = {key for key in hashes if key in self._where}
+        if not doomed:
+            return 0
+        keys = [key for key in self._where if key not in doomed]
+        vectors, _ = self.lookup(keys)
+        runtimes = [shard.get("runtime") for shard in self._shards]
+        self._arrays, self._where = [], {}  # drop the memory maps before deleting their files
+        shards = ([{**self._write_shard(keys, vectors, {}), "merged_runtimes": runtimes}]
+                  if keys else [])
+        _write_json(self.dir / META, {"key": self.key, "dim": self.dim, "shards": shards})
+        self._cleanup(shards)
+        self._shards = []
+        for entry in shards:
+            self._load_shard(entry)
+        self._shards = shards
+        return len(doomed)
+
     def _write_shard(self, keys: list[str], vectors: np.ndarray,
                      runtime: dict[str, Any]) -> dict[str, Any]:
         name = f"shard-{uuid.uuid4().hex[:12]}"

@@ -3,9 +3,13 @@
 Writes, under ``out_dir``::
 
     results.json             one record per run (rewritten after each run)
-    report.md                mean ± std per dataset, protocol, model and source set
+    report.md                mean ± std per dataset, protocol, model and source set; the
+                             source ablation when the suite has one; links to plots/
+    plots/*.png              metric bars, learning curves, ablation deltas
+    ablation.json            the suite's source ablation (only with an ``ablation`` section)
     runs/<entry>/seed-<s>/   each run's folder (config, weights, split manifest, telemetry)
-                             plus record.json, its record
+                             plus record.json, its record, and (ablation suites)
+                             test_units.safetensors, its per-user / per-row test values
 
 A record holds exactly ``dataset, protocol, model, sources, shots, seed, metrics,
 wall_seconds`` (``metrics``: the test part); a run that fails keeps going with the next one and
@@ -15,6 +19,7 @@ its record adds ``error`` (``metrics`` empty). ``resume`` keeps finished runs' r
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,6 +31,8 @@ from fusionrec.evaluation.suite import Suite, SuiteEntry
 
 RESULTS_FILE, REPORT_FILE, RUNS_DIR, RECORD_FILE = ("results.json", "report.md", "runs",
                                                     "record.json")
+ABLATION_FILE = "ablation.json"
+log = logging.getLogger(__name__)
 RECORD_FIELDS = ("dataset", "protocol", "model", "sources", "shots", "seed", "metrics",
                  "wall_seconds")
 
@@ -156,7 +163,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
                           f"{[e.folder for e in suite.entries]}")
     plan = [(e, s) for e in entries for s in (tuple(seeds) if seeds else e.seeds)]
     out.mkdir(parents=True, exist_ok=True)
-    lookup, records = _SourceLookup(data_dir), []
+    lookup, records, run_dirs = _SourceLookup(data_dir), [], []
     bar = tqdm(plan, desc=f"benchmark {suite.name}", unit="run", disable=not progress)
     for entry, seed in bar:
         bar.set_postfix_str(f"{entry.folder} seed {seed}")
@@ -171,13 +178,56 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
                               run_dir, data_dir, progress, lookup)
             run_dir.mkdir(parents=True, exist_ok=True)
             _write_json(record_path, record)
+        if suite.ablation is not None and "error" not in record:
+            _ensure_units(run_dir, data_dir)
         records.append(record)
+        run_dirs.append(run_dir)
         _write_json(out / RESULTS_FILE, records)
         bar.write(_summary_line(entry.folder, record))
     bar.close()
+    ablations = _ablations(suite, records, [d.parent.name for d in run_dirs], out)
+    figures = _figures(out, records, run_dirs, suite, ablations)
     report = out / REPORT_FILE
-    report.write_text(render_report(records, suite), encoding="utf-8")
+    report.write_text(render_report(records, suite, ablations, figures), encoding="utf-8")
     return BenchmarkOutcome(records, out / RESULTS_FILE, report)
+
+
+def _ensure_units(run_dir: Path, data_dir: str | None) -> None:
+    """Per-unit test values for the ablation; a run without them is only left out of it."""
+    from fusionrec.evaluation.units import UNITS_FILE, write_run_units
+
+    if (run_dir / UNITS_FILE).is_file():
+        return
+    try:
+        write_run_units(run_dir, data_dir)
+    except Exception as error:  # the run itself succeeded; the ablation notes the gap
+        log.warning("no per-unit test values for %s: %s", run_dir, error)
+
+
+def _ablations(suite: Suite, records: list[dict[str, Any]], folders: list[str], out: Path
+               ) -> list:
+    if suite.ablation is None:
+        return []
+    from fusionrec.evaluation.ablation import load_units_from, run_ablation
+
+    try:
+        ablation = run_ablation(suite.ablation, records, folders, load_units_from(out, RUNS_DIR))
+    except ConfigError as error:  # e.g. the reference failed: report the rest regardless
+        log.warning("ablation skipped: %s", error)
+        return []
+    _write_json(out / ABLATION_FILE, ablation.to_dict())
+    return [ablation]
+
+
+def _figures(out: Path, records, run_dirs, suite: Suite, ablations) -> dict:
+    from fusionrec.evaluation.plots import write_figures
+    from fusionrec.evaluation.report import figure_tables
+
+    try:
+        return write_figures(out, figure_tables(records, run_dirs, suite), ablations)
+    except Exception as error:  # a plotting problem must not cost the tables
+        log.warning("plots skipped: %s", error)
+        return {}
 
 
 def _summary_line(name: str, record: dict[str, Any]) -> str:

@@ -37,6 +37,13 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
 
 def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
          ) -> dict[str, float]:
+    return ctr_metrics(pairs.label, ctr_probabilities(model, pairs), threshold=threshold,
+                       batch_size=batch_size)
+
+
+def ctr_probabilities(model, pairs: Pairs) -> np.ndarray:
+    """Predicted click probability of every row of ``pairs`` (``sigmoid(score)``, or the score
+    itself for models with ``outputs_probabilities = True``)."""
     # Rows that carry their own history (few-shot records) go to ``score_pairs`` when the model
     # reads it; ``score(users, items)`` cannot see a row's history.
     if pairs.history_items is not None and hasattr(model, "score_pairs"):
@@ -49,8 +56,7 @@ def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
     scores = np.concatenate(chunks) if chunks else np.zeros(0)
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{type(model).__name__}.score returned non-finite values")
-    probs = scores if getattr(model, "outputs_probabilities", False) else sigmoid(scores)
-    return ctr_metrics(pairs.label, probs, threshold=threshold, batch_size=batch_size)
+    return scores if getattr(model, "outputs_probabilities", False) else sigmoid(scores)
 
 
 def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -62,8 +68,24 @@ def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def _topk(model, positives: Pairs, extra: Pairs | None, ks: Sequence[int], n_items: int,
           batch_size: int) -> dict[str, float]:
+    _, recommended, relevant = _ranked(model, positives, extra, max(int(x) for x in ks),
+                                       n_items, batch_size)
+    return ranking_metrics(recommended, relevant, ks=ks, n_items=n_items)
+
+
+def ranked_lists(model, split: Split, part: str = "test", k: int = 10, batch_size: int = 1024,
+                 exclude_valid_from_test: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """``(users, recommended (n, k), relevant)``: the top-``k`` lists ``evaluate`` scores on
+    ``part`` (same exclusions), one row per user with a held-out positive, users sorted."""
+    extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
+    return _ranked(model, split.part(part).positives(), extra, int(k), split.features.n_items,
+                   batch_size)
+
+
+def _ranked(model, positives: Pairs, extra: Pairs | None, k: int, n_items: int,
+            batch_size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     users, relevant = _group(positives)
-    k = max(int(x) for x in ks)
     extra_keys = np.zeros(0, dtype=np.int64)
     budget = np.zeros(len(users), dtype=np.int64)  # extra list length needed per user
     if extra is not None and len(extra):
@@ -84,7 +106,7 @@ def _topk(model, positives: Pairs, extra: Pairs | None, ks: Sequence[int], n_ite
                              np.take_along_axis(items, order, axis=1))
         lists.append(_pad(items[:, :k], k))
     recommended = np.concatenate(lists) if lists else np.zeros((0, k), dtype=np.int64)
-    return ranking_metrics(recommended, relevant, ks=ks, n_items=n_items)
+    return users, recommended, relevant
 
 
 def _pad(items: np.ndarray, k: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 
 Published reference numbers of the suite sit under the tables they match; when a table has an
 ``lm-zero-shot`` (or ``cross-encoder-zero-shot``) row, the gain of every other row over it
-(first metric column) follows.
+(first metric column) follows, then the suite's source ablation (if any) and the PNG figures
+(``fusionrec.evaluation.plots``).
 """
 
 from __future__ import annotations
@@ -90,8 +91,36 @@ def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
     return found
 
 
-def render_report(records: Sequence[Mapping[str, Any]], suite) -> str:
-    """The whole ``report.md`` for a suite's records."""
+def _row_label(key: tuple) -> str:
+    model, _, shots = key
+    return model if shots is None else f"{model} ({shots}-shot)"
+
+
+def figure_tables(records: Sequence[Mapping[str, Any]], run_dirs: Sequence[Any], suite
+                  ) -> dict[tuple, dict[str, Any]]:
+    """What :func:`fusionrec.evaluation.plots.write_figures` draws, per (dataset, protocol):
+    test values per row label and metric, and each row's run folders (``run_dirs[i]``
+    belongs to ``records[i]``)."""
+    dirs = {id(r): d for r, d in zip(records, run_dirs, strict=True)}
+    tables = {}
+    for key, rows in _groups(records).items():
+        runs = [r for group in rows.values() for r in group]
+        metrics = metric_columns(runs, suite.metrics)
+        tables[key] = {
+            "metrics": metrics,
+            "rows": {_row_label(k): {m: _values(g, m) for m in metrics} for k, g in rows.items()},
+            "runs": {_row_label(k): [dirs[id(r)] for r in g] for k, g in rows.items()},
+            "monitor": metrics[0] if metrics else None}
+    return tables
+
+
+def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequence[Any] = (),
+                  figures: Mapping[tuple, Sequence[tuple[str, str]]] | None = None) -> str:
+    """The whole ``report.md`` for a suite's records; ``ablations``
+    (:class:`~fusionrec.evaluation.ablation.Ablation`) and ``figures`` (``{(dataset,
+    protocol): [(caption, relative png path)]}``) go under their table."""
+    from fusionrec.evaluation.ablation import ablation_lines
+
     failed = [r for r in records if "error" in r]
     lines = [f"# Benchmark: {suite.name}", ""]
     if suite.description:
@@ -117,6 +146,11 @@ def render_report(records: Sequence[Mapping[str, Any]], suite) -> str:
             lines.append(f"- {', '.join(models)} (published): {source}")
         if published:
             lines.append("")
+        for ablation in ablations:
+            if (ablation.dataset, ablation.protocol) == (dataset, protocol):
+                lines += ablation_lines(ablation)
+        for caption, path in (figures or {}).get((dataset, protocol), ()):
+            lines += [f"![{caption}]({path})", ""]
     if failed:
         lines += ["## Failed runs", ""]
         for r in failed:

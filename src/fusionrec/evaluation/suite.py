@@ -15,6 +15,8 @@ published numbers. Loaded from YAML and validated (errors name the key)::
                                        # A list [16, 64] makes one row per k, same label,
                                        # run folders <name or config stem>-<k>shot
         sources: [interactions, kg]    # side sources not listed are switched off
+    ablation: {reference: fusion}      # optional: paired source ablation against this entry
+                                       # (fusionrec.evaluation.ablation)
     published:
       - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
          dataset: lastfm-kg, protocol: ctr-kgcn}    # dataset/protocol: optional filters
@@ -106,6 +108,7 @@ class Suite:
     metrics: tuple[str, ...] = ()
     description: str = ""
     path: Path | None = field(default=None, compare=False)
+    ablation: Any = None  # an AblationSpec, or None
 
 
 def _overrides(value: Any, where: str) -> tuple[str, ...]:
@@ -204,7 +207,7 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("entries"), list) \
             or not raw["entries"]:
         raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
-    known = {"name", "description", "seeds", "metrics", "entries", "published"}
+    known = {"name", "description", "seeds", "metrics", "entries", "published", "ablation"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
@@ -219,6 +222,14 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"{path}: metrics must be a list of metric names, got {metrics!r}")
     published = tuple(_published(p, i) for i, p in enumerate(raw.get("published") or []))
+    ablation = None
+    if raw.get("ablation") is not None:
+        from fusionrec.evaluation.ablation import AblationSpec
+
+        ablation = AblationSpec.from_raw(raw["ablation"])
+        if ablation.reference not in names:
+            raise ConfigError(f"{path}: ablation.reference {ablation.reference!r} is not an "
+                              f"entry; entries: {names}")
     return Suite(name=str(raw.get("name") or path.stem), entries=entries, published=published,
                  metrics=tuple(metrics), description=str(raw.get("description") or "").strip(),
-                 path=path)
+                 path=path, ablation=ablation)

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.explain.types import SharedAttribute
+from fusionrec.text.scrub import scrub_pii
 
 
 class AttributeOverlap:
@@ -28,7 +29,8 @@ class AttributeOverlap:
         if tags is None and (attrs.attributes is None or not attrs.attributes.columns):
             return None
         bags = feature_bags(attrs.attributes, tags, dataset.n_items)
-        return cls(bags.bag, bags.features)
+        # Tags are user-written: scrubbed before they can appear in an explanation.
+        return cls(bags.bag, tuple(scrub_pii(f) for f in bags.features))
 
     def shared(self, history: np.ndarray, item: int) -> tuple[SharedAttribute, ...]:
         return self.shared_many(history, np.array([item]))[0]

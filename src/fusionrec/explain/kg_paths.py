@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusionrec.explain.types import KGHop, KGPath
+from fusionrec.text.scrub import scrub_pii
 
 
 class KGPathFinder:
@@ -28,8 +29,9 @@ class KGPathFinder:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(head, minlength=n_entities))])
         self.neighbour, self.relation = tail[order], rel[order]
         self.item_entity = dict(zip(kg.link_item.tolist(), kg.link_entity.tolist()))
-        self.names = [name or raw for name, raw in zip(kg.entity_names or kg.entities.ids,
-                                                       kg.entities.ids)]
+        # Names come from item text (a free-text source): scrubbed before any explanation.
+        self.names = [scrub_pii(name or raw) for name, raw in
+                      zip(kg.entity_names or kg.entities.ids, kg.entities.ids)]
         self.relations = kg.relations.ids
         self.fanout, self.max_paths = fanout, max_paths
 

@@ -24,6 +24,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: ServeSettings) -> FastAPI:
     from fusionrec import __version__
+    from fusionrec.serving.privacy_routes import router as privacy_router
     from fusionrec.serving.routes import router
 
     @asynccontextmanager
@@ -52,6 +53,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     metrics = ServiceMetrics()  # per app: two apps in one process never share counters
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
+    app.include_router(privacy_router)
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, error: RequestError):

@@ -43,9 +43,12 @@ class GrowingVocabulary:
 
 
 def item_names(dataset) -> list[str] | None:
-    """Titles (or names) of a dataset's items, if its item text has such a field."""
+    """Titles (or names) of a dataset's items, if its item text has such a field; scrubbed
+    of PII like every text the service answers with."""
+    from fusionrec.text.scrub import scrub_pii
+
     fields = dataset.item_text.fields if dataset.item_text is not None else {}
     for field in ("title", "name"):
         if field in fields:
-            return list(fields[field])
+            return [scrub_pii(name) for name in fields[field]]
     return None

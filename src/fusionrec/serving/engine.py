@@ -127,8 +127,10 @@ class Engine:
 
     # -- lookups ----------------------------------------------------------------------------
     def user_index(self, raw: str) -> int:
+        from fusionrec.privacy.align import is_tombstone
+
         found = self.users.get(raw)
-        if found is None:
+        if found is None or is_tombstone(raw):  # a forgotten user's empty slot
             raise RequestError(404, f"unknown user {raw!r}")
         return found
 

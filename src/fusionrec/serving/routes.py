@@ -143,9 +143,9 @@ def record_events(request: Request, body: S.EventsIn) -> S.EventsOut:
     batch = WriteBatch(
         events=tuple(Event(e.user_id, e.item_id, e.kind, e.value, e.timestamp or 0.0)
                      for e in body.events),
-        users=tuple(UserRecord(u.user_id, u.text, dict(u.attributes), tuple(u.friends))
-                    for u in body.users),
-        items=tuple(ItemRecord(i.item_id, i.text, dict(i.attributes), tuple(i.tags))
+        users=tuple(UserRecord(u.user_id, _scrubbed(u.text), dict(u.attributes),
+                               tuple(u.friends)) for u in body.users),
+        items=tuple(ItemRecord(i.item_id, _scrubbed(i.text), dict(i.attributes), tuple(i.tags))
                     for i in body.items))
     written = service.record(batch)
     return S.EventsOut(accepted=len(written), event_ids=[e.event_id for e in written],
@@ -187,6 +187,14 @@ def _json(payload: dict) -> Response:
     costs more than the recommendation itself; ``response_model`` still documents them."""
     return Response(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(),
                     media_type="application/json")
+
+
+def _scrubbed(text: str | None) -> str | None:
+    """Posted free text without contact details: it is stored, encoded by the LM for cold
+    start and shown as a new item's name, and none of those may hold PII."""
+    from fusionrec.text.scrub import scrub_pii
+
+    return None if text is None else scrub_pii(text)
 
 
 def _sigmoid(z: float) -> float:

@@ -80,5 +80,28 @@ class Service:
             return {"run_dir": run_dir, "seconds": round(time.perf_counter() - started, 3),
                     "replayed_events": self.replayed_to}
 
+    def forget(self, user_id: str) -> dict:
+        """Forget ``user_id`` everywhere this service keeps them: the event store, the run
+        folder (when the model was trained with them; see :mod:`fusionrec.privacy.forget`)
+        and memory (the engine is rebuilt from the cleaned folder and store)."""
+        from fusionrec.privacy.forget import forget_user
+        from fusionrec.serving.engine import RequestError
+
+        with self._reload_lock, self.write_lock:  # the order reload() takes them in
+            user = self.engine.users.get(user_id)
+            if user is None or self.engine.users.ids[user] != user_id:
+                raise RequestError(404, f"unknown user {user_id!r}")
+            run = None
+            if not self.engine.users.is_new(user):
+                report = forget_user(self.run_dir, user_id, store=self.store,
+                                     data_dir=self.settings.data_dir)
+                counts, run = report.store, report.to_dict()
+            else:  # known only from posted events: the store is all there is
+                counts = self.store.forget_user(user_id)
+            self.engine, self.replayed_to = self._build(self.run_dir)
+        self.metrics.observe_engine(self.engine)
+        log.info("forgot one user (%s)", counts)
+        return {"store": counts, "run": run}
+
     def close(self) -> None:
         self.store.close()

@@ -76,6 +76,9 @@ class EventStore(Protocol):
 
     def count(self) -> int: ...
 
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete the user's events, their user record and their id in friend lists."""
+
     def close(self) -> None: ...
 
 
@@ -178,6 +181,39 @@ class _SQLStore:
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events", [])[0][0])
 
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete everything stored about ``user_id`` in one transaction: their events, their
+        user record, and their id in other users' friend lists; then make the deleted rows
+        unrecoverable where the backend allows (:meth:`_compact`). Returns counts."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                self._begin(cursor)
+                cursor.execute(self._sql("DELETE FROM events WHERE user_id = {p}"), (user_id,))
+                events = cursor.rowcount
+                cursor.execute(self._sql("DELETE FROM users WHERE user_id = {p}"), (user_id,))
+                records = cursor.rowcount
+                cursor.execute("SELECT user_id, friends FROM users")
+                links = 0
+                for other, friends in cursor.fetchall():
+                    listed = json.loads(friends)
+                    if user_id in listed:
+                        kept = json.dumps([f for f in listed if f != user_id])
+                        cursor.execute(self._sql("UPDATE users SET friends = {p} WHERE "
+                                                 "user_id = {p}"), (kept, other))
+                        links += 1
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+            self._compact()
+        return {"events": max(events, 0), "user_records": max(records, 0),
+                "friend_links": links}
+
+    def _compact(self) -> None:
+        """Rewrite storage so deleted rows leave no readable copy (SQLite: see subclass;
+        PostgreSQL keeps dead tuples until its autovacuum runs)."""
+
     def _query(self, sql: str, args) -> list[tuple]:
         with self._lock:
             cursor = self._conn.cursor()
@@ -209,6 +245,8 @@ class SQLiteEventStore(_SQLStore):
                                    isolation_level=None, timeout=30.0)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
+            # Deleted rows are overwritten with zeros, not just unlinked (forgetting a user).
+            conn.execute("PRAGMA secure_delete=ON")
         except sqlite3.Error as error:
             raise EventStoreError(f"cannot open SQLite event store {self.path}: {error}") \
                 from None
@@ -218,6 +256,12 @@ class SQLiteEventStore(_SQLStore):
 
     def _begin(self, cursor) -> None:
         cursor.execute("BEGIN IMMEDIATE")
+
+    def _compact(self) -> None:
+        # VACUUM rebuilds the file without free pages; the checkpoint copies the WAL into it
+        # and truncates the WAL, whose old frames would still hold the deleted rows.
+        self._conn.execute("VACUUM")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @property
     def journal_mode(self) -> str:

@@ -23,6 +23,7 @@ from fusionrec.serving.engine import ItemTable, RequestError, UserView
 from fusionrec.serving.index import augment_users
 from fusionrec.serving.store import ItemRecord, UserRecord, WriteBatch
 from fusionrec.serving.vectors import UserState
+from fusionrec.text.scrub import scrub_pii
 
 POSITIVE_KINDS = ("like", "play", "click")
 RATING_POSITIVE = 3.5  # a rating at least this high folds in as a positive (1..5 scales)
@@ -265,7 +266,7 @@ class Updater:
         engine.extra_items = ItemTable(grow(table.x, x), grow(table.mask, mask),
                                        grow(table.fused, fused),
                                        grow(table.bias, np.float32(bias)))
-        name = (record.text or "").strip().split("\n")[0][:80]
+        name = scrub_pii((record.text or "").strip().split("\n")[0])[:80]  # answered in APIs
         engine.items.add(record.item_id, name)  # published after its vectors exist
 
 

@@ -81,8 +81,10 @@ def write_config(run_dir: str | Path, config: RunConfig) -> Path:
 
 def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
               data_checksums: Mapping[str, str] | None = None,
-              metrics: Mapping[str, Any] | None = None, data_root: str | None = None) -> Path:
-    """Write every artefact of a trained run and its ``manifest.json``."""
+              metrics: Mapping[str, Any] | None = None, data_root: str | None = None,
+              privacy: Mapping[str, Any] | None = None) -> Path:
+    """Write every artefact of a trained run and its ``manifest.json`` (``privacy``: e.g. the
+    pseudonym key id, see :mod:`fusionrec.privacy.pseudonym`)."""
     from fusionrec.data.manifest import write_manifest
 
     run_dir = Path(run_dir)
@@ -101,6 +103,8 @@ def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
         "files": {name: file_sha256(run_dir / name) for name in _artefact_names(run_dir)},
         "metrics": dict(metrics or {}),
     }
+    if privacy:
+        manifest["privacy"] = dict(privacy)
     (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return run_dir / MANIFEST_FILE
 
@@ -122,7 +126,15 @@ def verify_run(run_dir: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise RunError(f"{path} is not valid JSON ({error})") from None
-    for name, expected in manifest.get("files", {}).items():
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise RunError(f"{path} has no file checksums; refusing to load the run")
+    # A manifest edited to drop an entry would otherwise wave the unlisted file through.
+    unlisted = [name for name in ARTEFACTS if name not in files]
+    if unlisted:
+        raise RunError(f"{path} lists no sha256 for {unlisted}; the manifest was edited or is "
+                       "incomplete; refusing to load the run")
+    for name, expected in files.items():
         file = run_dir / name
         if not file.is_file():
             raise RunError(f"{file} is missing from the run folder")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class LoadedData:
     dataset: Any
     checksums: dict[str, str]  # input file -> sha256 (empty for generated data)
     root: str | None           # the data root the files were read from
+    privacy: dict = field(default_factory=dict)  # e.g. the pseudonym key id (manifest)
 
 
 def load_data(config: DataConfig, data_dir: str | None = None) -> LoadedData:
@@ -39,8 +40,15 @@ def load_data(config: DataConfig, data_dir: str | None = None) -> LoadedData:
                                    data_dir=data_dir or config.data_dir)
     if config.exclude_sources:
         dataset = dataset.without(*config.exclude_sources)
+    privacy = {}
+    if config.pseudonymize:  # before anything else sees the ids: splits, texts, logs
+        from fusionrec.privacy.pseudonym import pseudonymiser
+
+        keyed = pseudonymiser(config.pseudonym_key_file)
+        dataset = keyed.dataset(dataset)
+        privacy = {"pseudonymized": True, "pseudonym_key_id": keyed.key_id}
     checksums = input_checksums(report)
-    return LoadedData(dataset, checksums, str(report.data_dir) if checksums else None)
+    return LoadedData(dataset, checksums, str(report.data_dir) if checksums else None, privacy)
 
 
 def run_data_dir(config: RunConfig, manifest: dict, explicit: str | None) -> str | None:
@@ -147,7 +155,7 @@ def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
                if len(split.valid) else {},
                "test": evaluate(model, split, "test", **evaluation_kwargs(config))}
     artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
-                        data_root=data.root)
+                        data_root=data.root, privacy=data.privacy)
     return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
                      summary.best_epoch)
 
@@ -177,7 +185,16 @@ def load_run_split(run_dir: str | Path, config: RunConfig, manifest: dict,
     must match the data it was trained on."""
     from fusionrec.data.manifest import read_manifest
 
-    dataset = load_data(config.data, run_data_dir(config, manifest, data_dir)).dataset
+    data = load_data(config.data, run_data_dir(config, manifest, data_dir))
+    dataset = data.dataset
+    if config.data.pseudonymize:
+        from fusionrec.privacy.pseudonym import check_key
+
+        check_key(data.privacy["pseudonym_key_id"], manifest)
+    if manifest.get("forget"):  # users were forgotten: drop them from the reloaded data
+        from fusionrec.privacy.align import align_to_run
+
+        dataset = align_to_run(dataset, run_dir)
     expected = manifest.get("data", {}).get("fingerprint")
     if expected and artifacts.dataset_fingerprint(dataset) != expected:
         raise artifacts.RunError(f"the dataset loaded for {config.data.spec or config.data.preset}"
