@@ -75,24 +75,9 @@ def split() -> Split:
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    """A random-weight 2-layer BERT with a one-logit head, saved as a local model folder."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from fusionrec.encoders.resolve import _bundled_path
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json"):
-        shutil.copy(_bundled_path() / name, folder / name)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, num_labels=1,
-                        max_position_embeddings=256)
-    BertForSequenceClassification(config).save_pretrained(str(folder))
-    return folder
+def tiny_lm(tiny_bert):
+    """The session's random-weight tiny BERT (see conftest)."""
+    return tiny_bert
 
 
 def _params(tiny_lm, **extra) -> dict:

@@ -274,8 +274,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: typing.Iterable[str]) -> 
     return result
 
 
-def load_config(path: str | Path, overrides: typing.Iterable[str] = ()) -> RunConfig:
-    """Read a run config YAML, apply dotted overrides, validate."""
+def read_config_dict(path: str | Path, overrides: typing.Iterable[str] = ()) -> dict[str, Any]:
+    """A config file's YAML as a dict with dotted overrides applied (not yet validated)."""
     import yaml
 
     path = Path(path)
@@ -287,7 +287,12 @@ def load_config(path: str | Path, overrides: typing.Iterable[str] = ()) -> RunCo
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    return RunConfig.from_dict(apply_overrides(raw, overrides))
+    return apply_overrides(raw, overrides)
+
+
+def load_config(path: str | Path, overrides: typing.Iterable[str] = ()) -> RunConfig:
+    """Read a run config YAML, apply dotted overrides, validate."""
+    return RunConfig.from_dict(read_config_dict(path, overrides))
 
 
 def save_config(config: RunConfig, path: str | Path) -> Path:

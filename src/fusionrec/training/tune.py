@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from fusionrec.config import ConfigError, RunConfig, apply_overrides
+from fusionrec.config import ConfigError, RunConfig, apply_overrides, read_config_dict
 from fusionrec.training.tune_space import TuneSettings, tune_settings
 
 BEST_FILE, TRIALS_JSON, TRIALS_CSV, SUMMARY_FILE = ("best.yaml", "trials.json", "trials.csv",
@@ -46,18 +46,7 @@ class TuneResult:
 def read_tune_config(path: str | Path, overrides: Sequence[str] = ()
                      ) -> tuple[dict[str, Any], Any]:
     """``(run config as a dict, the raw tune section)`` of a config file, overrides applied."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
-    raw = apply_overrides(raw, overrides)
+    raw = dict(read_config_dict(path, overrides))
     return raw, raw.pop("tune", None)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.baselines.ranking import SeenItems, recommend_by_pair_scores
 
 
 class HistoryPositivity:
@@ -74,12 +74,8 @@ class HistoryPositivity:
         self._check_fitted()
         n_items = self.n_items_
 
-        def rows(batch: np.ndarray) -> np.ndarray:
-            # per (user, item): a candidate in the user's own history is left out of it
-            scores = self.score(np.repeat(batch, n_items), np.tile(np.arange(n_items), len(batch)))
-            return scores.reshape(len(batch), n_items)
-
-        return recommend_by_scores(rows, users, k, self.seen_, exclude_seen, batch_size=64)
+        # per (user, item): a candidate in the user's own history is left out of it
+        return recommend_by_pair_scores(self.score, users, k, n_items, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()

@@ -67,3 +67,17 @@ def recommend_by_scores(score_rows: Callable[[np.ndarray], np.ndarray], users, k
     if not item_parts:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     return np.concatenate(item_parts).astype(np.int64), np.concatenate(score_parts)
+
+
+def recommend_by_pair_scores(score: Callable[[np.ndarray, np.ndarray], np.ndarray], users,
+                             k: int, n_items: int, seen: SeenItems | None,
+                             exclude_seen: bool = True, batch_size: int = 64
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`recommend_by_scores` for models that only score (user, item) pairs: every item
+    is scored for each user of a batch through ``score(users, items)``."""
+
+    def rows(batch: np.ndarray) -> np.ndarray:
+        scores = score(np.repeat(batch, n_items), np.tile(np.arange(n_items), len(batch)))
+        return np.asarray(scores).reshape(len(batch), n_items)
+
+    return recommend_by_scores(rows, users, k, seen, exclude_seen, batch_size=batch_size)

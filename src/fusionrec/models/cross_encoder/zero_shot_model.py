@@ -122,16 +122,12 @@ class CrossEncoderZeroShot:
 
     def recommend(self, users: np.ndarray, k: int = 10,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        from fusionrec.models.baselines.ranking import recommend_by_scores
+        from fusionrec.models.baselines.ranking import recommend_by_pair_scores
 
         self._check_fitted()
         n_items = len(self.pieces_.item_names)
 
-        def rows(batch: np.ndarray) -> np.ndarray:
-            scores = self.score(np.repeat(batch, n_items), np.tile(np.arange(n_items), len(batch)))
-            return scores.reshape(len(batch), n_items)
-
-        return recommend_by_scores(rows, users, k, self.seen_, exclude_seen, batch_size=64)
+        return recommend_by_pair_scores(self.score, users, k, n_items, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         import json
