@@ -62,14 +62,22 @@ class ThreadChoice:
 
 
 @contextlib.contextmanager
-def use_threads(n: int, choice=None):
-    """Use ``n`` intra-op threads (0: ``choice()``, by default :func:`auto_threads`) for the
-    duration, then restore."""
+def torch_threads(n: int):
+    """Use ``n`` intra-op threads for the duration (0: leave torch's setting), then restore."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(n or (choice or auto_threads)())
+    if n:
+        torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def use_threads(n: int, choice=None):
+    """Use ``n`` intra-op threads (0: ``choice()``, by default :func:`auto_threads`) for the
+    duration, then restore."""
+    with torch_threads(n or (choice or auto_threads)()):
+        yield

@@ -12,7 +12,6 @@ uninterrupted one would, without storing RNG state.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 
 from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.encoders.threads import torch_threads
 
 
 @runtime_checkable
@@ -75,18 +75,6 @@ def _higher_is_better(metric: str) -> bool:
     return not (metric.startswith("logloss") or metric.endswith("loss"))
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 class Trainer:
     """``Trainer(config, run_dir=...).fit(model, split)`` trains ``model`` in place."""
@@ -122,7 +110,7 @@ class Trainer:
             return model
         import torch
 
-        with torch.random.fork_rng(devices=[]), _torch_threads(self.config.num_threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.config.num_threads):
             self.summary_ = self._train(model, split)
         return model
 

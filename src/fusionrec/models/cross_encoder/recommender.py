@@ -81,8 +81,8 @@ class CrossEncoderRecommender:
         from fusionrec.models.baselines.ranking import SeenItems
         from fusionrec.models.cross_encoder.history import user_histories
         from fusionrec.models.cross_encoder.net import CrossEncoderNet
-        from fusionrec.models.cross_encoder.train import (choose_precision, fit_side_head,
-                                                          torch_threads, train_net)
+        from fusionrec.encoders.threads import torch_threads
+        from fusionrec.models.cross_encoder.train import choose_precision, fit_side_head, train_net
 
         cfg = self.config
         if len(split.train) == 0:
@@ -250,7 +250,8 @@ class CrossEncoderRecommender:
 
     def score_pairs(self, pairs: Pairs, progress: bool = False) -> np.ndarray:
         """One logit per row of ``pairs``, reading each row's own history when it has one."""
-        from fusionrec.models.cross_encoder.train import predict, torch_threads
+        from fusionrec.encoders.threads import torch_threads
+        from fusionrec.models.cross_encoder.train import predict
 
         self._check_fitted()
         with torch_threads(self.config.num_threads):
@@ -269,17 +270,11 @@ class CrossEncoderRecommender:
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` by scoring every item for every user: one prompt per (user, item), so this
         is for small catalogues or re-ranking, not first-stage retrieval."""
-        from fusionrec.models.baselines.ranking import recommend_by_scores
+        from fusionrec.models.baselines.ranking import recommend_by_pair_scores
 
         self._check_fitted()
-        n_items = len(self.pieces_.item_names)
-
-        def rows(batch: np.ndarray) -> np.ndarray:
-            users_ = np.repeat(batch, n_items)
-            items_ = np.tile(np.arange(n_items), len(batch))
-            return self.score(users_, items_).reshape(len(batch), n_items)
-
-        return recommend_by_scores(rows, users, k, self.seen_, exclude_seen, batch_size=8)
+        return recommend_by_pair_scores(self.score, users, k, len(self.pieces_.item_names),
+                                        self.seen_, exclude_seen, batch_size=8)
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:

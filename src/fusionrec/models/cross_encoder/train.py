@@ -24,17 +24,6 @@ from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.net import CrossEncoderNet, EncodedRows, collate
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def autocast(precision: str):
     if precision == "bf16":
         return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
