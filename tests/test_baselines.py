@@ -91,7 +91,7 @@ def test_bpr_negatives_avoid_training_positives():
 
     model.build(split, TrainerConfig())
     users = np.repeat(np.arange(20), 50)
-    negatives = model._negatives(users, np.random.default_rng(0))
+    negatives = model._sampler.draw(users, model.n_negatives, np.random.default_rng(0))
     assert negatives.shape == (1000, 3)
     for user, row in zip(users, negatives):
         assert not set(row.tolist()) & set(model.seen_.items_of(user).tolist())

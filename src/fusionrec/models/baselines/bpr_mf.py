@@ -16,6 +16,8 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
+                                                          resolve_loss, training_batches)
 from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
@@ -85,64 +87,20 @@ class BPRMF:
 
     def build(self, split: Split, config: TrainerConfig):
         n_users, n_items = split.features.n_users, split.features.n_items
-        self.resolved_loss_ = ("bce" if split.task == "ctr" else "bpr") \
-            if self.loss_name == "auto" else self.loss_name
+        self.resolved_loss_ = resolve_loss(self.loss_name, split.task)
         self.seen_ = SeenItems.from_pairs(split.train, n_users)
-        # user * n_items + item of every training positive, ascending: for negative sampling
-        self._seen_keys = (np.repeat(np.arange(n_users), np.diff(self.seen_.indptr)) * n_items
-                           + self.seen_.indices)
+        self._sampler = NegativeSampler(self.seen_, n_items)
         self.module_ = _mf_module(n_users, n_items, self.embedding_dim, self.init_std,
                                   config.dropout)
         return self.module_
 
-    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``(len(users), n_negatives)`` items with no training positive for their user."""
-        n_items, keys = self.module_.item.num_embeddings, self._seen_keys
-        draw = rng.integers(0, n_items, size=(len(users), self.n_negatives))
-        for _ in range(20):  # rejection rounds; leftovers (users who saw almost all) stay
-            flat = users[:, None] * n_items + draw
-            pos = np.searchsorted(keys, flat).clip(0, max(len(keys) - 1, 0))
-            clash = (keys[pos] == flat) if len(keys) else np.zeros(draw.shape, dtype=bool)
-            if not clash.any():
-                break
-            draw[clash] = rng.integers(0, n_items, size=int(clash.sum()))
-        return draw
-
     def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
-        import torch
-
-        train = split.train
-        if self.resolved_loss_ == "bpr":
-            rows = train.positives()
-            users, items = rows.user, rows.item
-            labels = None
-        elif (train.label < 0.5).any():  # labelled negatives given (CTR protocols)
-            users, items, labels = train.user, train.item, train.label
-        else:
-            pos = train.positives()
-            neg = self._negatives(pos.user, rng).ravel()
-            users = np.concatenate([pos.user, np.repeat(pos.user, self.n_negatives)])
-            items = np.concatenate([pos.item, neg])
-            labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(np.float32)
-        order = rng.permutation(len(users))
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            u = users[rows]
-            if labels is None:
-                candidates = np.concatenate([items[rows, None], self._negatives(u, rng)], axis=1)
-                yield torch.from_numpy(u), torch.from_numpy(candidates), None
-            else:
-                yield (torch.from_numpy(u), torch.from_numpy(items[rows, None]),
-                       torch.from_numpy(labels[rows]))
+        return training_batches(split, self.resolved_loss_, self._sampler, self.n_negatives,
+                                batch_size, rng)
 
     def loss(self, module, batch):
-        import torch.nn.functional as F
-
         users, items, labels = batch
-        scores = module(users, items)  # (B, 1 + n_negatives) or (B, 1)
-        if labels is None:
-            return -F.logsigmoid(scores[:, :1] - scores[:, 1:]).mean()
-        return F.binary_cross_entropy_with_logits(scores[:, 0], labels)
+        return pair_loss(module(users, items), labels)  # scores (B, 1 + n_negatives) or (B, 1)
 
     # -- inference ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
