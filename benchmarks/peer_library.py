@@ -10,16 +10,20 @@ Per case (``topk``: Last.FM ``topk-random``, seed 0; ``ctr``: Last.FM-KG ``ctr-k
    keeps finished ones); each run folder holds the split manifest (``split.parquet/.json``).
 2. The split is read back from the BPR-MF run's manifest (``read_manifest`` checks its sha256;
    the Popularity run's manifest must carry the same hash) and exported as plain arrays in
-   FusionRec's internal indices (``benchmarks/peer/exchange.py``).
-3. ``benchmarks/peer/run_peer.py`` runs under ``.venv-peer/bin/python`` (see
-   ``benchmarks/peer/requirements.txt``) with one thread per peer, trains every point of each
+   FusionRec's internal indices (``fusionrec.evaluation.peer_side.exchange``).
+3. ``fusionrec/evaluation/peer_side/run_peer.py`` runs under ``.venv-peer/bin/python`` (or
+   ``$FUSIONREC_PEER_PYTHON``; see ``benchmarks/peer/requirements.txt``) with one thread per
+   peer, trains every point of each
    peer's small grid on the training positives, and writes valid and test top-K lists (training
    items skipped on valid; training and validation items skipped on test, as FusionRec's
    ``evaluate`` does) or per-row CTR scores.
 4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.evaluation.metrics``, what
-   ``evaluate`` calls for FusionRec's models) score every output; each peer's grid point is
-   chosen on the **valid** part only (NDCG@10 for top-K, AUC for CTR) and its test metrics
-   reported. Prints a table and writes JSON (``--out``).
+   ``evaluate`` calls for FusionRec's models, via ``fusionrec.evaluation.peers``) score every
+   output; each peer's grid point is chosen on the **valid** part only (NDCG@10 for top-K, AUC
+   for CTR) and its test metrics reported. Prints a table and writes JSON (``--out``).
+
+A benchmark suite runs the same peers as ordinary entries (``peer: implicit-als``, see
+``benchmarks/report.yaml``); this script adds the gap analysis against FusionRec's BPR-MF.
 """
 
 from __future__ import annotations
@@ -35,17 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+from fusionrec.evaluation.peer_entry import RUNNER, THREAD_VARS, PeerUnavailable, peer_python
+from fusionrec.evaluation.peer_side.exchange import read_outputs, write_split
+# the scoring this script shares with the benchmark runner's peer entries
+from fusionrec.evaluation.peers import output_metrics, select, to_arrays, warm_auc
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks" / "peer"))
-from exchange import (PartArrays, PeerOutput, SplitArrays, read_outputs,  # noqa: E402
-                      ranked_users, write_split)
-
-PEER_PYTHON = REPO / ".venv-peer" / "bin" / "python"
-RUNNER = REPO / "benchmarks" / "peer" / "run_peer.py"
-KS = (10, 20)
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -113,15 +112,7 @@ CASE_NOTES = {
 }
 
 
-# ---- split export --------------------------------------------------------------------------
-
-def to_arrays(split, dataset_name: str, source_sha256: str) -> SplitArrays:
-    """A FusionRec :class:`~fusionrec.data.split.Split` as exchange arrays (internal indices)."""
-    parts = {name: PartArrays(np.asarray(p.user), np.asarray(p.item), np.asarray(p.label))
-             for name in ("train", "valid", "test") for p in [split.part(name)]}
-    return SplitArrays(split.protocol, split.task, split.seed, dataset_name,
-                       split.features.n_users, split.features.n_items, parts, source_sha256)
-
+# ---- split export ----------------------------------------------------------------------
 
 def split_from_run(run_dir: Path, data_dir: str | None):
     """``(split, dataset, manifest sha256, evaluation settings)`` read back from a run folder:
@@ -136,90 +127,6 @@ def split_from_run(run_dir: Path, data_dir: str | None):
     settings = {k: v for k, v in evaluation_kwargs(config).items()
                 if k in ("ks", "threshold", "ctr_batch_size")}
     return read_manifest(run_dir, dataset), dataset, sha, settings
-
-
-# ---- metrics from peer outputs -------------------------------------------------------------
-
-def relevant_items(split: SplitArrays, part: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Users ranked for ``part`` (ascending) and each one's held-out positives."""
-    pos = split.parts[part].positives()
-    users = ranked_users(split, part)
-    order = np.lexsort((pos.item, pos.user))
-    starts = np.searchsorted(pos.user[order], users)
-    return users, np.split(pos.item[order], starts[1:])
-
-
-def topk_metrics(split: SplitArrays, part: str, users: np.ndarray, lists: np.ndarray,
-                 ks: Sequence[int] = KS) -> dict[str, float]:
-    """FusionRec's ``ranking_metrics`` of top-K ``lists`` (one row per user of ``users``)."""
-    from fusionrec.evaluation.metrics import ranking_metrics
-
-    expected, relevant = relevant_items(split, part)
-    if not np.array_equal(np.asarray(users), expected):
-        raise ValueError(f"{part}: the peer ranked other users than the split's")
-    return ranking_metrics(lists, relevant, ks=ks, n_items=split.n_items)
-
-
-def warm_rows(split: SplitArrays, part: str) -> np.ndarray:
-    """Rows of ``part`` whose user and item both have a training positive (the rows a
-    collaborative model can score from what it learned; the rest fall under the cold rule)."""
-    pos = split.parts["train"].positives()
-    users = np.zeros(split.n_users, dtype=bool)
-    items = np.zeros(split.n_items, dtype=bool)
-    users[pos.user], items[pos.item] = True, True
-    rows = split.parts[part]
-    return users[rows.user] & items[rows.item]
-
-
-def warm_auc(split: SplitArrays, part: str, scores: np.ndarray) -> dict[str, float]:
-    """AUC over the warm rows only, and the share of cold rows: how much of a CTR AUC comes
-    from telling cold (mostly negative) rows apart rather than from learned preferences."""
-    from fusionrec.evaluation.metrics import auc_score
-
-    warm = warm_rows(split, part)
-    return {"auc_warm": auc_score(split.parts[part].label[warm], np.asarray(scores)[warm]),
-            "cold_rows": float(np.mean(~warm))}
-
-
-def ctr_probabilities(scores: np.ndarray, score_kind: str) -> np.ndarray:
-    from fusionrec.evaluation.metrics import sigmoid
-
-    return sigmoid(scores) if score_kind == "logit" else np.clip(scores, 0.0, 1.0)
-
-
-def output_metrics(split: SplitArrays, output: PeerOutput, ks: Sequence[int] = KS,
-                   threshold: float = 0.5, ctr_batch_size: int | None = 128
-                   ) -> dict[str, dict[str, float]]:
-    """``{"valid": ..., "test": ...}`` metrics of one peer output, with the settings FusionRec's
-    ``evaluate`` gets from the run config (``evaluation_kwargs``)."""
-    from fusionrec.evaluation.metrics import ctr_metrics
-
-    out = {}
-    for part in ("valid", "test"):
-        if split.task == "topk":
-            out[part] = topk_metrics(split, part, output.arrays[f"{part}_users"],
-                                     output.arrays[f"{part}_items"], ks)
-        else:
-            probs = ctr_probabilities(output.arrays[f"{part}_scores"], output.score_kind)
-            out[part] = ctr_metrics(split.parts[part].label, probs, threshold=threshold,
-                                    batch_size=ctr_batch_size)
-            if not np.array_equal(output.arrays[f"{part}_cold"], ~warm_rows(split, part)):
-                raise ValueError(f"{output.model}: cold rows differ from the split's")
-            out[part].update(warm_auc(split, part, output.arrays[f"{part}_scores"]))
-    return out
-
-
-def select(outputs: list[PeerOutput], scored: list[dict], monitor: str) -> dict[str, dict]:
-    """Per peer model: the grid point with the best valid ``monitor`` (first one on ties)."""
-    best: dict[str, dict] = {}
-    for output, metrics in zip(outputs, scored):
-        value = metrics["valid"][monitor]
-        current = best.get(output.model)
-        if current is None or value > current["valid"][monitor]:
-            best[output.model] = {"library": f"{output.library} {output.version}",
-                                  "params": output.params, "fit_seconds": output.fit_seconds,
-                                  **metrics}
-    return best
 
 
 # ---- orchestration -------------------------------------------------------------------------
@@ -258,11 +165,12 @@ def training_log(run_dir: Path) -> dict:
 
 def run_peers(split_dir: Path, out_dir: Path, models: Sequence[str] | None, seed: int,
               k: int) -> None:
-    if not PEER_PYTHON.is_file():
-        raise SystemExit(f"{PEER_PYTHON} not found: python -m venv .venv-peer && "
-                         ".venv-peer/bin/pip install -r benchmarks/peer/requirements.txt")
+    try:
+        python = peer_python()
+    except PeerUnavailable as error:
+        raise SystemExit(str(error)) from None
     env = {**os.environ, **{v: "1" for v in THREAD_VARS}}
-    command = [str(PEER_PYTHON), str(RUNNER), "--split", str(split_dir), "--out", str(out_dir),
+    command = [str(python), str(RUNNER), "--split", str(split_dir), "--out", str(out_dir),
                "--k", str(k), "--seed", str(seed)]
     if models:
         command += ["--models", *models]

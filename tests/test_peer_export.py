@@ -1,11 +1,12 @@
-"""The peer-library hand-over (benchmarks/peer/exchange.py, benchmarks/peer_library.py): split
-files round-trip, the exclusion rule matches FusionRec's ``evaluate``, and metrics computed from
-exported top-K lists or scores equal FusionRec's own. No peer library is needed."""
+"""The peer-library hand-over (fusionrec.evaluation.peer_side.exchange, fusionrec.evaluation.peers):
+split files round-trip, the exclusion rule matches FusionRec's ``evaluate``, and metrics computed
+from exported top-K lists or scores equal FusionRec's own. No peer library is needed."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,22 +16,41 @@ import pytest
 from fusionrec.data.manifest import read_manifest, write_manifest
 from fusionrec.data.protocols import make_split
 from fusionrec.data.synthetic import generate
+from fusionrec.evaluation import peers as peer_library
 from fusionrec.evaluation.evaluate import evaluate
+from fusionrec.evaluation.peer_side import exchange
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 
 REPO = Path(__file__).resolve().parents[1]
+PEER_SIDE = REPO / "src" / "fusionrec" / "evaluation" / "peer_side"
 
 
-def _module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def test_benchmark_script_shares_the_package_scoring():
+    spec = importlib.util.spec_from_file_location("peer_library_script",
+                                                  REPO / "benchmarks" / "peer_library.py")
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # dataclasses look their module up while defining
+    try:
+        spec.loader.exec_module(script)
+    finally:
+        del sys.modules[spec.name]
+    assert script.output_metrics is peer_library.output_metrics
+    assert script.select is peer_library.select
 
 
-exchange = _module("exchange", REPO / "benchmarks" / "peer" / "exchange.py")
-peer_library = _module("peer_library", REPO / "benchmarks" / "peer_library.py")
+def test_peer_side_runs_without_fusionrec():
+    """The peer runner starts by file path in a python that cannot import fusionrec: ``-S``
+    skips site (and the .pth that puts the source checkout on the path), PYTHONPATH brings back
+    site-packages for numpy."""
+    import numpy
+
+    env = {"PYTHONPATH": str(Path(numpy.__file__).resolve().parents[1])}
+    probe = "import importlib.util as u, sys; sys.exit(u.find_spec('fusionrec') is not None)"
+    assert subprocess.run([sys.executable, "-S", "-c", probe], env=env).returncode == 0
+    done = subprocess.run([sys.executable, "-S", str(PEER_SIDE / "run_peer.py"), "--help"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--models" in done.stdout and "implicit-als" in done.stdout
 
 
 class FixedScores:

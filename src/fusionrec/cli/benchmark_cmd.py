@@ -19,7 +19,8 @@ def register(subparsers) -> None:
                        metavar="KEY=VALUE", help="override a config value in every entry, e.g. "
                        "--set trainer.epochs=3 (repeatable)")
     bench.add_argument("--seeds", help="comma-separated seeds replacing every entry's, e.g. 0,1")
-    bench.add_argument("--only", help="comma-separated entry names to run")
+    bench.add_argument("--only", help="comma-separated entries to run: run-folder names or row "
+                       "labels (a label such as implicit-als picks that row in every table)")
     bench.add_argument("--resume", action="store_true",
                        help="keep finished runs in --out and run the rest")
     bench.add_argument("--data-dir", help="data root (default: $FUSIONREC_DATA, then "

@@ -1,4 +1,6 @@
-"""Run a benchmark suite: every entry × seed trained and evaluated through ``train_run``.
+"""Run a benchmark suite: every entry × seed trained and evaluated through ``train_run``, or,
+for a ``peer:`` entry, run by a peer library on the same split and scored by FusionRec's metric
+code (:mod:`fusionrec.evaluation.peer_entry`).
 
 Writes, under ``out_dir``::
 
@@ -12,8 +14,11 @@ Writes, under ``out_dir``::
                              test_units.safetensors, its per-user / per-row test values
 
 A record holds exactly ``dataset, protocol, model, sources, shots, seed, metrics,
-wall_seconds`` (``metrics``: the test part); a run that fails keeps going with the next one and
-its record adds ``error`` (``metrics`` empty). ``resume`` keeps finished runs' records.
+wall_seconds, split_sha256`` (``metrics``: the test part; ``split_sha256``: the sha256 of the
+run's split manifest, equal for every entry that ran on the same split, ``None`` if the run
+failed before writing one). A peer row adds ``library``, ``library_version``, ``params`` (the
+chosen grid point) and ``selected_on``. A run that fails keeps going with the next one and its
+record adds ``error`` (``metrics`` empty). ``resume`` keeps finished runs' records.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ RESULTS_FILE, REPORT_FILE, RUNS_DIR, RECORD_FILE = ("results.json", "report.md",
 ABLATION_FILE = "ablation.json"
 log = logging.getLogger(__name__)
 RECORD_FIELDS = ("dataset", "protocol", "model", "sources", "shots", "seed", "metrics",
-                 "wall_seconds")
+                 "wall_seconds", "split_sha256")
 
 
 @dataclass(frozen=True)
@@ -100,10 +105,15 @@ class _SourceLookup:
         return self._by_data[key]
 
 
+def _split_sha256(run_dir: Path) -> str | None:
+    path = run_dir / "split.json"  # the split manifest's sidecar (fusionrec.data.manifest)
+    return json.loads(path.read_text(encoding="utf-8"))["sha256"] if path.is_file() else None
+
+
 def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
-             data_dir: str | None, progress: bool, sources: _SourceLookup) -> dict[str, Any]:
+             data_dir: str | None, progress: bool, sources: _SourceLookup,
+             peer_python: Path | None = None) -> dict[str, Any]:
     from fusionrec.config import load_config
-    from fusionrec.training.run import train_run
 
     raw = _raw_sections(entry, overrides)
     dataset, protocol, model_name = _label(raw)
@@ -112,15 +122,31 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
     # the config as run (entry shots and command-line overrides applied) says the shots
     shots = (params or {}).get("shots", entry.shots)
     record = {"dataset": dataset, "protocol": protocol,
-              "model": entry.name or model_name,
-              "sources": list(entry.sources or ()), "shots": shots, "seed": seed,
-              "metrics": {}, "wall_seconds": 0.0}
+              "model": entry.label or model_name,
+              "sources": ["interactions"] if entry.peer else list(entry.sources or ()),
+              "shots": shots, "seed": seed, "metrics": {}, "wall_seconds": 0.0,
+              "split_sha256": None}
+    if entry.peer:
+        from fusionrec.evaluation.peers import PEER_LIBRARIES
+
+        record["library"] = PEER_LIBRARIES[entry.peer]
     started = time.perf_counter()
     try:
         config = load_config(entry.config, overrides)
-        result = train_run(config, run_dir, data_dir=data_dir, progress=progress)
-        record["metrics"] = dict(result.metrics["test"])
-        record["sources"] = sources(config, run_dir)
+        if entry.peer:
+            from fusionrec.evaluation.peer_entry import run_peer_entry
+
+            peer = run_peer_entry(entry.peer, config, run_dir, data_dir=data_dir,
+                                  python=peer_python)
+            record["metrics"] = dict(peer.test)
+            record.update(peer.record_fields())
+        else:
+            from fusionrec.training.run import train_run
+
+            result = train_run(config, run_dir, data_dir=data_dir, progress=progress)
+            record["metrics"] = dict(result.metrics["test"])
+            record["sources"] = sources(config, run_dir)
+        record["split_sha256"] = _split_sha256(run_dir)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # one failing run must not stop the suite
@@ -142,10 +168,10 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
     """Train and evaluate every entry of ``suite`` once per seed into ``out_dir``.
 
     ``overrides`` (``["trainer.epochs=3"]``) apply to every entry; ``seeds`` replaces every
-    entry's seeds; ``only`` keeps the named entries (run-folder names, or the ``name`` shared
-    by the rows of a ``shots`` list). ``resume`` reuses the records of runs that
-    finished in an earlier call (and reruns failed or unfinished ones); without it, an
-    ``out_dir`` that already holds results is refused.
+    entry's seeds; ``only`` keeps the named entries (run-folder names, or a row label: the
+    ``name`` or ``peer`` shared by the rows of a ``shots`` list or of several tables).
+    ``resume`` reuses the records of runs that finished in an earlier call (and reruns failed
+    or unfinished ones); without it, an ``out_dir`` that already holds results is refused.
     """
     from tqdm import tqdm
 
@@ -155,9 +181,9 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
     if not resume and ((out / RESULTS_FILE).exists() or (out / RUNS_DIR).exists()):
         raise ConfigError(f"{out} already holds benchmark results; choose a new --out folder "
                           "or pass --resume to continue")
-    entries = [e for e in suite.entries if not only or e.folder in only or e.name in only]
+    entries = [e for e in suite.entries if not only or e.folder in only or e.label in only]
     missing = sorted(set(only or ()) - {e.folder for e in suite.entries}
-                     - {e.name for e in suite.entries})
+                     - {e.label for e in suite.entries})
     if missing:
         raise ConfigError(f"--only names unknown entries {missing}; suite has "
                           f"{[e.folder for e in suite.entries]}")
@@ -175,10 +201,10 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
             if run_dir.exists():  # an unfinished or failed earlier try: start it afresh
                 shutil.rmtree(run_dir)
             record = _run_one(entry, seed, entry.run_overrides(seed, tuple(overrides)),
-                              run_dir, data_dir, progress, lookup)
+                              run_dir, data_dir, progress, lookup, suite.peer_python)
             run_dir.mkdir(parents=True, exist_ok=True)
             _write_json(record_path, record)
-        if suite.ablation is not None and "error" not in record:
+        if suite.ablation is not None and "error" not in record and not entry.peer:
             _ensure_units(run_dir, data_dir)
         records.append(record)
         run_dirs.append(run_dir)

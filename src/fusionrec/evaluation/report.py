@@ -1,10 +1,12 @@
 """Markdown report of benchmark records: one table per (dataset, protocol), one row per
 (model, source set, shots), each cell the mean ± sample standard deviation over seeds.
 
-Published reference numbers of the suite sit under the tables they match; when a table has an
-``lm-zero-shot`` (or ``cross-encoder-zero-shot``) row, the gain of every other row over it
-(first metric column) follows, then the suite's source ablation (if any) and the PNG figures
-(``fusionrec.evaluation.plots``).
+Every table is headed by its dataset and protocol. Published reference numbers of the suite sit
+under the tables they match; when a table has an ``lm-zero-shot`` (or
+``cross-encoder-zero-shot``) row, the gain of every other row over it (first metric column)
+follows; then the split each seed ran on (the split manifest's sha256, flagged when rows of one
+seed differ), the peer libraries' chosen grid points, the suite's source ablation (if any) and
+the PNG figures (``fusionrec.evaluation.plots``).
 """
 
 from __future__ import annotations
@@ -63,12 +65,17 @@ def _values(runs: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
     return [float(r["metrics"][metric]) for r in runs if _finite(r["metrics"].get(metric))]
 
 
+def _model_cell(model: str, runs: Sequence[Mapping[str, Any]]) -> str:
+    library = runs[0].get("library") if runs else None
+    return f"{model} (peer: {library})" if library else model
+
+
 def _table(rows: dict[tuple, list], metrics: Sequence[str], published: Sequence[Any]) -> list[str]:
     lines = ["| model | sources | shots | seeds | " + " | ".join(metrics) + " |",
              "|---|---|---|---|" + "---|" * len(metrics)]
     for (model, sources, shots), runs in rows.items():
         cells = [_cell(_values(runs, m)) for m in metrics]
-        lines.append(f"| {model} | {', '.join(sources) or '–'} | "
+        lines.append(f"| {_model_cell(model, runs)} | {', '.join(sources) or '–'} | "
                      f"{'–' if shots is None else shots} | {len(runs)} | " + " | ".join(cells)
                      + " |")
     for ref in published:
@@ -91,6 +98,46 @@ def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
     return found
 
 
+def split_lines(rows: dict[tuple, list]) -> list[str]:
+    """Which split manifest (sha256) each seed's rows ran on; rows of one seed and shots on
+    different splits are named, since their numbers are then not comparable."""
+    by_seed: dict[tuple, dict[str, list[str]]] = {}
+    for (model, _, shots), runs in rows.items():
+        for run in runs:
+            if run.get("split_sha256"):
+                shas = by_seed.setdefault((run["seed"], shots), {})
+                shas.setdefault(run["split_sha256"], []).append(_row_label((model, _, shots)))
+    if not by_seed:
+        return []
+    same = [f"seed {seed}{'' if shots is None else f' ({shots}-shot)'} `{next(iter(shas))[:12]}`"
+            for (seed, shots), shas in by_seed.items() if len(shas) == 1]
+    lines = []
+    if same:
+        lines.append("Split manifests (sha256, first 12 hex digits), every row of a seed on the "
+                     "same split: " + ", ".join(same) + ".")
+    for (seed, shots), shas in by_seed.items():
+        if len(shas) > 1:
+            lines.append(f"**Rows of seed {seed} ran on different splits:** " + "; ".join(
+                f"`{sha[:12]}`: {', '.join(models)}" for sha, models in shas.items()) + ".")
+    return lines + [""]
+
+
+def peer_lines(rows: dict[tuple, list]) -> list[str]:
+    """The grid point each peer row chose (on the valid part), per seed."""
+    lines = []
+    for (model, _, _), runs in rows.items():
+        chosen = [r for r in runs if r.get("library")]
+        if not chosen:
+            continue
+        version = chosen[0].get("library_version") or ""
+        picks = "; ".join(f"seed {r['seed']}: " + ", ".join(
+            f"{k} {v}" for k, v in (r.get("params") or {}).items()) for r in chosen)
+        on = (chosen[0].get("selected_on") or {}).get("metric", "the valid part")
+        lines.append(f"- {model}: {chosen[0]['library']} {version}, run on the same split and "
+                     f"scored by FusionRec's metric code; grid point chosen on {on} ({picks})")
+    return lines + [""] if lines else []
+
+
 def _row_label(key: tuple) -> str:
     model, _, shots = key
     return model if shots is None else f"{model} ({shots}-shot)"
@@ -105,7 +152,7 @@ def figure_tables(records: Sequence[Mapping[str, Any]], run_dirs: Sequence[Any],
     tables = {}
     for key, rows in _groups(records).items():
         runs = [r for group in rows.values() for r in group]
-        metrics = metric_columns(runs, suite.metrics)
+        metrics = metric_columns(runs, suite.metrics_for(key[1]))
         tables[key] = {
             "metrics": metrics,
             "rows": {_row_label(k): {m: _values(g, m) for m in metrics} for k, g in rows.items()},
@@ -130,7 +177,7 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
               "split and the training randomness).", ""]
     for (dataset, protocol), rows in _groups(records).items():
         runs = [r for group in rows.values() for r in group]
-        metrics = metric_columns(runs, suite.metrics)
+        metrics = metric_columns(runs, suite.metrics_for(protocol))
         published = [p for p in suite.published if p.matches(dataset, protocol)]
         lines += [f"## {dataset} — protocol `{protocol}`", ""]
         lines += _table(rows, metrics, published) + [""]
@@ -146,6 +193,7 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
             lines.append(f"- {', '.join(models)} (published): {source}")
         if published:
             lines.append("")
+        lines += split_lines(rows) + peer_lines(rows)
         for ablation in ablations:
             if (ablation.dataset, ablation.protocol) == (dataset, protocol):
                 lines += ablation_lines(ablation)

@@ -4,10 +4,15 @@ published numbers. Loaded from YAML and validated (errors name the key)::
     name: lastfm-ctr
     description: one paragraph for the report
     seeds: [0, 1, 2]                   # default for every entry
-    metrics: [auc, f1, logloss]        # report columns (default: every metric, in order)
+    metrics: [auc, f1, logloss]        # report columns (default: every metric, in order); or
+                                       # per protocol: {ctr-kgcn: [auc, f1], topk-random: [...]}
+    peer_python: .venv-peer/bin/python # optional: the peer virtualenv's python (else
+                                       # $FUSIONREC_PEER_PYTHON, else .venv-peer at the repo root)
     entries:
       - config: configs/lastfm-kg-ctr-bprmf.yaml
         name: bpr-mf                   # row label and run-folder name (default: config stem)
+        folder: ctr-bpr-mf             # run-folder name only (default: name), for suites that
+                                       # repeat a label over several datasets
         set: {trainer.epochs: 30}      # overrides (mapping or ["key=value", ...])
         seeds: [0]                     # this entry only
         shots: 64                      # sets protocol.params.shots (0: zero-shot); every
@@ -15,6 +20,9 @@ published numbers. Loaded from YAML and validated (errors name the key)::
                                        # A list [16, 64] makes one row per k, same label,
                                        # run folders <name or config stem>-<k>shot
         sources: [interactions, kg]    # side sources not listed are switched off
+      - config: configs/lastfm-kg-ctr-popularity.yaml   # fixes data, protocol and evaluation
+        peer: implicit-als             # a peer library model on the same split, scored by
+                                       # FusionRec's metric code (fusionrec.evaluation.peer_entry)
     ablation: {reference: fusion}      # optional: paired source ablation against this entry
                                        # (fusionrec.evaluation.ablation)
     published:
@@ -37,9 +45,11 @@ from fusionrec.config import ConfigError
 
 @dataclass(frozen=True)
 class SuiteEntry:
-    """One row of a suite: a run config trained once per seed. ``name`` (optional) labels the
-    row in place of the model name; ``folder`` names its run folders (``folder_name``, else
-    ``name``, else the config's stem)."""
+    """One row of a suite: a run config trained once per seed, or, with ``peer``, a peer
+    library model (:data:`fusionrec.evaluation.peers.PEER_LIBRARIES`) run on the split that
+    config defines. ``name`` (optional) labels the row in place of the model name; ``folder``
+    names its run folders (``folder_name``, else ``name``, else ``peer``, else the config's
+    stem)."""
 
     name: str | None
     config: Path
@@ -48,6 +58,7 @@ class SuiteEntry:
     shots: int | None = None
     sources: tuple[str, ...] | None = None
     folder_name: str | None = None
+    peer: str | None = None
 
     def __post_init__(self) -> None:
         for name in (self.name, self.folder_name):
@@ -67,10 +78,23 @@ class SuiteEntry:
             if unknown or "interactions" not in self.sources:
                 raise ConfigError(f"entries[{self.folder}].sources must include interactions and "
                                   f"name sources among {SOURCE_NAMES}, got {list(self.sources)}")
+        if self.peer is not None:
+            from fusionrec.evaluation.peers import PEER_LIBRARIES
+
+            if self.peer not in PEER_LIBRARIES:
+                raise ConfigError(f"entries[{self.folder}].peer must be one of "
+                                  f"{sorted(PEER_LIBRARIES)}, got {self.peer!r}")
+            if self.sources is not None:  # peers learn from training interactions only
+                raise ConfigError(f"entries[{self.folder}]: a peer entry takes no sources")
+
+    @property
+    def label(self) -> str | None:
+        """The row label records carry in place of the config's model name."""
+        return self.name or self.peer
 
     @property
     def folder(self) -> str:
-        return self.folder_name or self.name or self.config.stem
+        return self.folder_name or self.name or self.peer or self.config.stem
 
     def run_overrides(self, seed: int, extra: tuple[str, ...] = ()) -> list[str]:
         """Overrides for one run: the entry's, its shots/sources, ``extra`` (the command
@@ -109,6 +133,13 @@ class Suite:
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     ablation: Any = None  # an AblationSpec, or None
+    protocol_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    peer_python: Path | None = None  # the suite's peer_python (see peer_entry.peer_python)
+
+    def metrics_for(self, protocol: str | None) -> tuple[str, ...]:
+        """Report columns for a table of ``protocol``: its own list, else ``metrics``."""
+        return tuple(self.protocol_metrics.get(protocol, self.metrics)) if protocol \
+            else self.metrics
 
 
 def _overrides(value: Any, where: str) -> tuple[str, ...]:
@@ -163,20 +194,24 @@ def _entry(raw: Any, index: int, seeds: tuple[int, ...], suite_dir: Path) -> Sui
     where = f"entries[{index}]"
     if not isinstance(raw, Mapping) or not isinstance(raw.get("config"), str):
         raise ConfigError(f"{where} must be a mapping with a config path, got {raw!r}")
-    known = {"name", "config", "set", "seeds", "shots", "sources"}
+    known = {"name", "config", "set", "seeds", "shots", "sources", "folder", "peer"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
     sources = raw.get("sources")
     if sources is not None and not isinstance(sources, list):
         raise ConfigError(f"{where}.sources must be a list of source names, got {sources!r}")
+    for key in ("folder", "peer"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key]):
+            raise ConfigError(f"{where}.{key} must be a non-empty string, got {raw[key]!r}")
     return SuiteEntry(
         name=str(raw["name"]) if raw.get("name") else None,
         config=resolve_config_path(raw["config"], suite_dir),
         overrides=_overrides(raw.get("set"), where),
         seeds=_int_list(raw["seeds"], f"{where}.seeds") if "seeds" in raw else seeds,
         shots=raw.get("shots"),
-        sources=tuple(sources) if sources is not None else None)
+        sources=tuple(sources) if sources is not None else None,
+        folder_name=raw.get("folder"), peer=raw.get("peer"))
 
 
 def _published(raw: Any, index: int) -> Published:
@@ -207,7 +242,8 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("entries"), list) \
             or not raw["entries"]:
         raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
-    known = {"name", "description", "seeds", "metrics", "entries", "published", "ablation"}
+    known = {"name", "description", "seeds", "metrics", "entries", "published", "ablation",
+             "peer_python"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
@@ -218,9 +254,7 @@ def load_suite(path: str | Path) -> Suite:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{path}: entry names must be unique; give a name to {duplicated}")
-    metrics = raw.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ConfigError(f"{path}: metrics must be a list of metric names, got {metrics!r}")
+    metrics, protocol_metrics = _metrics(raw.get("metrics"), path)
     published = tuple(_published(p, i) for i, p in enumerate(raw.get("published") or []))
     ablation = None
     if raw.get("ablation") is not None:
@@ -231,5 +265,27 @@ def load_suite(path: str | Path) -> Suite:
             raise ConfigError(f"{path}: ablation.reference {ablation.reference!r} is not an "
                               f"entry; entries: {names}")
     return Suite(name=str(raw.get("name") or path.stem), entries=entries, published=published,
-                 metrics=tuple(metrics), description=str(raw.get("description") or "").strip(),
-                 path=path, ablation=ablation)
+                 metrics=metrics, description=str(raw.get("description") or "").strip(),
+                 path=path, ablation=ablation, protocol_metrics=protocol_metrics,
+                 peer_python=_peer_python(raw.get("peer_python"), path))
+
+
+def _metrics(value: Any, path: Path) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``(columns for every table, columns per protocol)`` from a list or a mapping
+    ``protocol -> list``."""
+    def names(found: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(found, list) or not all(isinstance(m, str) for m in found):
+            raise ConfigError(f"{path}: {where} must be a list of metric names, got {found!r}")
+        return tuple(found)
+
+    if isinstance(value, Mapping):
+        return (), {str(p): names(m, f"metrics.{p}") for p, m in value.items()}
+    return names(value or [], "metrics"), {}
+
+
+def _peer_python(value: Any, path: Path) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: peer_python must be a path, got {value!r}")
+    return resolve_config_path(value, path.parent)

@@ -1,7 +1,8 @@
 """Plain-file hand-over between FusionRec and a peer library running in its own virtualenv.
 
-Only numpy is needed here, so ``benchmarks/peer/run_peer.py`` can import this module inside
-``.venv-peer`` (which has no FusionRec and no torch). Two directions:
+Only numpy is needed here, so ``run_peer.py`` (beside this file) can import it inside
+``.venv-peer`` (which has no FusionRec and no torch); FusionRec imports it as
+``fusionrec.evaluation.peer_side.exchange``. Two directions:
 
 * FusionRec → peer: ``split.npz`` (``{part}_user``, ``{part}_item``, ``{part}_label`` in
   FusionRec's internal indices) plus ``split.json`` (protocol, task, sizes, the sha256 of the

@@ -1,12 +1,14 @@
-"""Train peer-library models on a split exported by ``benchmarks/peer_library.py``.
+"""Train peer-library models on a split exported by FusionRec (a ``peer:`` entry of a benchmark
+suite, ``fusionrec.evaluation.peer_entry``, or ``benchmarks/peer_library.py``).
 
 Runs under ``.venv-peer/bin/python`` (implicit and cornac, pinned in
-``benchmarks/peer/requirements.txt``; no FusionRec, no torch). For every model and every point
-of its small hyper-parameter grid it writes the valid and test outputs (top-K lists or per-row
-scores, see ``exchange.py``); choosing the grid point on the valid part and computing metrics
-happen back in FusionRec. Usage::
+``benchmarks/peer/requirements.txt``; no FusionRec, no torch), started by file path. For every
+model and every point of its small hyper-parameter grid it writes the valid and test outputs
+(top-K lists or per-row scores, see ``exchange.py``); choosing the grid point on the valid part
+and computing metrics happen back in FusionRec (``fusionrec.evaluation.peers``). Usage::
 
-    .venv-peer/bin/python benchmarks/peer/run_peer.py --split DIR --out DIR [--models ...]
+    .venv-peer/bin/python src/fusionrec/evaluation/peer_side/run_peer.py --split DIR --out DIR \
+        [--models ...]
 
 Every peer trains on the training *positives* only (implicit feedback: what these libraries
 model). Epoch counts are grid values taken as snapshots of one training run (implicit: its
@@ -31,9 +33,13 @@ from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from exchange import (PeerOutput, SplitArrays, exclusion_csr, ranked_users,  # noqa: E402
-                      read_split, top_k_lists, write_outputs)
+try:  # imported by FusionRec (model names, grids) as fusionrec.evaluation.peer_side.run_peer
+    from .exchange import (PeerOutput, SplitArrays, exclusion_csr, ranked_users, read_split,
+                           top_k_lists, write_outputs)
+except ImportError:  # run as a script in the peer venv, where fusionrec is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from exchange import (PeerOutput, SplitArrays, exclusion_csr, ranked_users,  # noqa: E402
+                          read_split, top_k_lists, write_outputs)
 
 FACTORS = 64
 SCORE_BATCH = 256  # users scored at a time: bounds the dense (batch, n_items) matrix
@@ -200,7 +206,7 @@ def make_emitter(split: SplitArrays, k: int) -> Emit:
 
 GRIDS = {
     # task -> model -> (hyper-parameter grid, epoch snapshots); the point is chosen on the
-    # valid part by peer_library.py. Top-K grids were widened where a first run picked an edge
+    # valid part by FusionRec (fusionrec.evaluation.peers). Top-K grids were widened where a first run picked an edge
     # (cornac: larger lr and epochs; implicit BPR: smaller lr; ALS: stronger regularisation and
     # confidence). CTR data is small (12.7k training positives), so its grids are wider.
     "topk": {
