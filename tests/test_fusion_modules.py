@@ -14,7 +14,8 @@ from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.fusion.fusion import (ConcatFusion, GatedFusion, SourceDropout,
                                             WeightedFusion)
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
-from fusionrec.models.fusion.losses import bce_loss, bpr_loss, sampled_softmax_loss
+from fusionrec.models.fusion.losses import (bce_loss, bpr_loss, full_softmax_loss,
+                                            sampled_softmax_loss)
 from fusionrec.models.fusion.sources import TrainingGraph
 
 X = torch.arange(12, dtype=torch.float32).reshape(2, 3, 2)  # (B=2, S=3, d=2)
@@ -93,6 +94,10 @@ def test_losses_hand_checked():
     # Softmax over [pos=1, neg=0] at temperature 0.5: -log(e^2 / (e^2 + 1)).
     value = sampled_softmax_loss(torch.tensor([1.0]), torch.tensor([[0.0]]), temperature=0.5)
     assert value.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 1)))
+    # Full softmax: row 0's positive is item 2 of scores [0, 1, 2] at temperature 0.5.
+    scores = torch.tensor([[0.0, 1.0, 2.0]])
+    value = full_softmax_loss(scores, torch.tensor([2]), temperature=0.5)
+    assert value.item() == pytest.approx(-math.log(math.exp(4) / (1 + math.exp(2) + math.exp(4))))
 
 
 def _tags() -> Tags:

@@ -130,6 +130,40 @@ def test_topk_model_ranks_held_out_items_above_chance(topk_split, fusion):
     assert hits > 2 * len(test) * 10 / 45
 
 
+def test_full_softmax_batches_score_every_item_like_the_ranking_does(topk_split):
+    from fusionrec.models.fusion.batches import NegativeSampler, training_batches
+
+    features = topk_split.features
+    sampler = NegativeSampler(features.interactions.user, features.interactions.item,
+                              features.n_items)
+    batch = next(training_batches(topk_split, sampler, 64, 5, np.random.default_rng(0),
+                                  every_item=True))
+    assert batch.negatives.tolist() == list(range(features.n_items))
+    model = _model(retrieval_loss="full_softmax", trainer={**FAST["trainer"], "epochs": 1})
+    model.set_text_features(_text(features)).fit(topk_split)
+    module = model.module_.eval()
+    with torch.no_grad():
+        out = module(batch.users, batch.items, batch.negatives)
+        # The every-item fast path (no gather) equals the general path on a permuted pool.
+        order = torch.randperm(features.n_items, generator=torch.Generator().manual_seed(0))
+        shuffled = module(batch.users, batch.items, order)
+    assert out["negative"].shape == (len(batch.users), features.n_items)
+    torch.testing.assert_close(out["negative"][:, order], shuffled["negative"])
+    rows = torch.arange(len(batch.items))
+    torch.testing.assert_close(out["negative"][rows, batch.items], out["positive"])
+
+
+def test_full_softmax_model_ranks_held_out_items_above_chance(topk_split):
+    model = _model(retrieval_loss="full_softmax").set_text_features(
+        _text(topk_split.features)).fit(topk_split)
+    test = topk_split.test
+    users = np.unique(test.user)
+    items, _ = model.recommend(users, k=10)
+    held_out = set(zip(test.user.tolist(), test.item.tolist()))
+    hits = sum((int(u), int(i)) in held_out for u, row in zip(users, items) for i in row)
+    assert hits > 2 * len(test) * 10 / 45
+
+
 def test_source_weights_sum_to_one_over_available_sources(ctr_split):
     model = _model(fusion="gated").set_text_features(_text(ctr_split.features)).fit(ctr_split)
     users, items = np.arange(10), np.arange(10)

@@ -45,17 +45,21 @@ class NegativeSampler:
 
 
 def training_batches(split: Split, sampler: NegativeSampler, batch_size: int, n_negatives: int,
-                     rng: np.random.Generator, shared: bool = False) -> Iterator[Batch]:
+                     rng: np.random.Generator, shared: bool = False,
+                     every_item: bool = False) -> Iterator[Batch]:
     """One shuffled epoch. CTR splits yield their labelled training pairs; top-K splits yield
     their positives. Every row carries ``n_negatives`` sampled items for the retrieval loss
     (and, on top-K splits, the CTR head's negatives); with ``shared`` the batch carries one
-    pool of ``n_negatives`` uniform items instead (a rare accidental positive is tolerated)."""
+    pool of ``n_negatives`` uniform items instead (a rare accidental positive is tolerated);
+    with ``every_item`` that pool is every item, in index order (a full softmax)."""
     train = split.train if split.task == "ctr" else split.train.positives()
     users, items, labels = train.user, train.item, train.label
     order = rng.permutation(len(users))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        if shared:
+        if every_item:
+            negatives = np.arange(sampler.n_items)
+        elif shared:
             negatives = rng.integers(0, sampler.n_items, size=n_negatives)
         else:
             negatives = sampler.sample(users[rows], n_negatives, rng)

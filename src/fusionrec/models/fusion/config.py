@@ -37,7 +37,7 @@ FUSABLE_SOURCES: tuple[str, ...] = (
     "interactions", "user_attributes", "item_attributes", "item_text", "social", "kg")
 FUSIONS = ("concat", "weighted", "gated")
 HEADS = ("ctr", "retrieval")
-RETRIEVAL_LOSSES = ("bpr", "softmax")
+RETRIEVAL_LOSSES = ("bpr", "softmax", "full_softmax")
 
 
 def _fail(key: str, message: str, value: Any) -> None:
@@ -57,7 +57,9 @@ class FusionConfig:
       ``retrieval_weight`` scales the retrieval loss against the CTR loss (multi-task).
     - ``retrieval_loss``: ``bpr`` (``n_negatives`` per positive, none of the user's training
       items) or ``softmax`` (sampled softmax at ``temperature`` over one pool of
-      ``n_negatives`` uniform items shared by the batch).
+      ``n_negatives`` uniform items shared by the batch) or ``full_softmax`` (cross-entropy
+      over every item at ``temperature``; ``n_negatives`` is unused: every item is scored,
+      which costs one ``(B, n_items)`` product per step and suits catalogues up to ~10^5).
     - ``layers``: LightGCN layers for the interaction and social graphs; ``kg_layers`` and
       ``kg_neighbours``: rounds and sampled neighbours of the KG attention.
     - ``hide_batch_edges``: in training, propagate over the training graph minus the edges of

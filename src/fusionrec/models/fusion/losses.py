@@ -24,6 +24,13 @@ def sampled_softmax_loss(positive: torch.Tensor, negative: torch.Tensor,
     return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
 
 
+def full_softmax_loss(all_items: torch.Tensor, items: torch.Tensor,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """Cross-entropy of each row's positive ``items (B,)`` among every item's score
+    ``all_items (B, n_items)`` at ``temperature``."""
+    return F.cross_entropy(all_items / temperature, items)
+
+
 def retrieval_loss(kind: str, positive: torch.Tensor, negative: torch.Tensor,
                    temperature: float = 1.0) -> torch.Tensor:
     if kind == "bpr":

@@ -34,6 +34,11 @@ def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index)
 
 
+def _is_every_item(pool: torch.Tensor, n_items: int) -> bool:
+    """``pool`` is ``arange(n_items)``, the full-softmax pool."""
+    return len(pool) == n_items and bool((pool == torch.arange(n_items)).all())
+
+
 class FusionScorer(nn.Module):
     """Source dropout + user/item fusion + the CTR and/or retrieval heads."""
 
@@ -67,12 +72,21 @@ class FusionScorer(nn.Module):
         if self.retrieval is not None:
             out["positive"] = self.retrieval(u, i, items)
         if negatives is not None and negatives.dim() == 1:  # one pool shared by all rows
-            j = self.fuse("item", _rows(tables.item, negatives),
-                          tables.item_mask[negatives])  # (M, D)
+            every_item = _is_every_item(negatives, len(tables.item))
+            if every_item:  # a full softmax: no gather (and no scatter in backward) needed
+                j = self.fuse("item", tables.item, tables.item_mask)  # (n_items, D)
+                pool = None
+            else:
+                j = self.fuse("item", _rows(tables.item, negatives),
+                              tables.item_mask[negatives])  # (M, D)
+                pool = negatives
             if self.retrieval is not None:
-                out["negative"] = self.retrieval.all_items(u, j, negatives)  # (B, M)
+                out["negative"] = self.retrieval.all_items(u, j, pool)  # (B, M)
             if self.ctr is not None:  # one pool item per row is enough for the CTR head
-                pick = torch.arange(len(u)) % len(j)
+                if every_item:  # in index order: draw the rows at random
+                    pick = torch.randint(len(j), (len(u),))
+                else:  # a uniform random pool: its first rows are already a random draw
+                    pick = torch.arange(len(u)) % len(j)
                 out["ctr_negative"] = self.ctr(u, j[pick]).unsqueeze(1)  # (B, 1)
         elif negatives is not None:
             b, n = negatives.shape

@@ -122,12 +122,13 @@ class FusionRecommender:
 
         cfg = self.config
         return training_batches(split, self._sampler, batch_size, cfg.n_negatives, rng,
-                                shared=cfg.retrieval_loss == "softmax")
+                                shared=cfg.retrieval_loss == "softmax",
+                                every_item=cfg.retrieval_loss == "full_softmax")
 
     def loss(self, module, batch):
         import torch
 
-        from fusionrec.models.fusion.losses import bce_loss, retrieval_loss
+        from fusionrec.models.fusion.losses import bce_loss, full_softmax_loss, retrieval_loss
 
         positive = batch.labels > 0.5
         graph = None
@@ -146,9 +147,13 @@ class FusionRecommender:
                 total = total + bce_loss(logits, labels)
         if "positive" in out and positive.any() and self.config.retrieval_weight > 0:
             weight = self.config.retrieval_weight if "ctr" in out else 1.0
-            total = total + weight * retrieval_loss(
-                self.config.retrieval_loss, out["positive"][positive],
-                out["negative"][positive], self.config.temperature)
+            if self.config.retrieval_loss == "full_softmax":  # "negative" scores every item
+                term = full_softmax_loss(out["negative"][positive], batch.items[positive],
+                                         self.config.temperature)
+            else:
+                term = retrieval_loss(self.config.retrieval_loss, out["positive"][positive],
+                                      out["negative"][positive], self.config.temperature)
+            total = total + weight * term
         return total
 
     # -- inference -------------------------------------------------------------------------
