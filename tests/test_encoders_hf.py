@@ -4,6 +4,8 @@ point ``encoder.model`` at any local model folder."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -128,6 +130,40 @@ def test_bf16_runs_and_records_agreement(tiny_bert):
     assert np.min(np.sum(vectors * fp32, axis=1)) > 0.99
 
 
+def test_bf16_runs_on_a_mixed_twin_and_leaves_the_fp32_model_alone(tiny_bert):
+    from fusionrec.encoders.mixed import LowPrecisionLinear
+
+    encoder = build_encoder(EncoderConfig(model=str(tiny_bert), precision="bf16",
+                                          compile=False))
+    encoder.load()
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    vectors = encoder.encode(TEXTS)
+    twin = encoder._runner
+    assert twin is not encoder.model
+    assert any(isinstance(m, LowPrecisionLinear) for m in twin.modules())
+    assert all(v.dtype == torch.float32 and torch.equal(v, before[k])
+               for k, v in encoder.model.state_dict().items())
+    assert "fp32 norms and residual stream" in encoder.runtime["recipe"]
+    fp32 = build_encoder(EncoderConfig(model=str(tiny_bert), precision="fp32"))
+    reference = fp32.encode(TEXTS)
+    assert fp32.runtime["recipe"] == "fp32"
+    assert np.min(np.sum(vectors * reference, axis=1)) > 0.9999
+
+
+def test_bf16_gpt2_through_the_cache_records_precision(tiny_gpt2, tmp_path):
+    from test_text_fixtures import tiny_dataset
+
+    config = EncoderConfig(model=str(tiny_gpt2), cache_dir=str(tmp_path), precision="bf16",
+                           compile=False)
+    features = text_features(tiny_dataset(), config, progress=False)
+    runtime = features.meta["items"]["runtime"]
+    assert runtime["precision"] == "bf16" and "fp32 norms" in runtime["recipe"]
+    assert runtime["agreement_vs_fp32"]["min_cosine"] > 0.9999
+    reference = text_features(tiny_dataset(), dataclasses.replace(
+        config, precision="fp32", cache_dir=str(tmp_path / "fp32")), progress=False)
+    assert np.min(np.sum(features.item * reference.item, axis=1)) > 0.9999
+
+
 def test_empty_input_and_empty_text(tiny_bert):
     encoder = build_encoder(EncoderConfig(model=str(tiny_bert), precision="fp32"))
     assert encoder.encode([]).shape == (0, 32)
@@ -146,3 +182,15 @@ def test_any_local_model_folder_drives_text_features(tiny_gpt2, tmp_path):
     again = text_features(tiny_dataset(), config, progress=False)
     assert again.meta["items"]["encoded"] == 0
     np.testing.assert_array_equal(again.item, features.item)
+
+
+def test_agreement_sample_batches_bound_padding():
+    from fusionrec.encoders.hf import sample_batches
+
+    lengths = [66, 40, 30, 19, 13, 9, 6, 4]  # a Last.FM sample, longest first
+    batches = sample_batches(lengths)
+    assert [b for a, b in batches][-1] == len(lengths) and batches[0][0] == 0
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(batches, batches[1:]))  # contiguous
+    for a, b in batches:  # padding to the batch's first (longest) text at most doubles it
+        assert lengths[a] * (b - a) <= 2 * sum(lengths[a:b])
+    assert sample_batches([5] * 70, max_size=32) == [(0, 32), (32, 64), (64, 70)]

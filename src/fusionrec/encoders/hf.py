@@ -3,7 +3,8 @@
 Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
 the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
 ``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), in the
-precision :mod:`precision` picks.
+precision :mod:`precision` picks; bf16/fp16 run on a mixed-precision twin of the model
+(:mod:`mixed`: low-precision matmuls, fp32 norms and residual stream).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
+from fusionrec.encoders.mixed import mixed_precision_copy, uses_fused_kernels
 from fusionrec.encoders.precision import autocast_context, choose_precision, low_precision_copy
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
 from fusionrec.encoders.threads import ThreadChoice, use_threads
@@ -29,9 +31,11 @@ SAMPLE_FRACTION = 32
 #: Below this many texts, ``precision: auto`` trusts the hardware flags instead of timing
 #: both precisions (the measurement would cost more than it could save).
 SMALL_JOB = 1024
-#: ``compile: auto`` compiles only jobs of at least this many tokens (about a minute of eager
-#: bf16 encoding on two cores), where the one-off compilation is won back.
-COMPILE_MIN_TOKENS = 1_500_000
+#: ``compile: auto`` compiles only jobs of at least this many tokens, where the one-off
+#: compilation (~25-30 s) is won back. Measured on a 2-core AMX Xeon (MiniLM, 1 thread): the
+#: compiled autocast graph is only 3-15% faster than the eager mixed-precision twin, so it pays
+#: after several minutes of encoding (~10M tokens; it was 1.5M against eager autocast).
+COMPILE_MIN_TOKENS = 10_000_000
 _DECODER_TYPES = ("gpt", "llama", "mistral", "qwen", "phi", "opt", "falcon", "gemma", "bloom",
                   "mpt", "olmo", "smollm", "pythia", "gpt_neox", "starcoder")
 
@@ -60,6 +64,20 @@ def _no_loading_bar():
             hf_logging.enable_progress_bar()
 
 
+def sample_batches(lengths: Sequence[int], max_size: int = 32) -> list[tuple[int, int]]:
+    """``[(start, stop)]`` batches of a longest-first sample: a batch ends when full or when the
+    next text is under half its first text's length, so padding at most doubles the tokens.
+    (The sample spans the whole length range: one batch padded to the longest text made the
+    fp32 check cost ~40% of a job of short Last.FM texts.)"""
+    batches, start = [], 0
+    for i in range(1, len(lengths) + 1):
+        if (i == len(lengths) or i - start == max_size
+                or 2 * lengths[i] < lengths[start]):
+            batches.append((start, i))
+            start = i
+    return batches
+
+
 class HFEncoder:
     """Encoder over a local Hugging Face model folder (see :func:`resolve_model`)."""
 
@@ -79,7 +97,7 @@ class HFEncoder:
         self._dim = int(model_config.hidden_size)
         self.model = None
         self._choice = None
-        self._lowp: dict[str, Any] = {}  # precision -> twin with low-precision matmul weights
+        self._lowp: dict[str, Any] = {}  # precision -> mixed-precision twin (see mixed.py)
         self._runner = None
         self._compiled = None
         self._runtime: dict[str, Any] = {}
@@ -178,13 +196,13 @@ class HFEncoder:
         of *these* texts (every call); set up compilation on the first call."""
         size = min(SAMPLE_SIZE, len(order), max(MIN_SAMPLE, len(order) // SAMPLE_FRACTION))
         pick = order[np.linspace(0, len(order) - 1, size).astype(int)]
-        sample = [ids[i] for i in pick]
+        sample = [ids[i] for i in pick]  # longest first, like ``order``
+        chunks = sample_batches([len(row) for row in sample])
 
         def run(precision: str) -> np.ndarray:
             model = self._model_for(precision)
             with autocast_context(precision, self.device):
-                return np.concatenate([self._embed(model, sample[s:s + 32])
-                                       for s in range(0, len(sample), 32)])
+                return np.concatenate([self._embed(model, sample[a:b]) for a, b in chunks])
 
         first = self._choice is None
         if first:
@@ -206,23 +224,40 @@ class HFEncoder:
             self._compiled = self._compile()
 
     def _model_for(self, precision: str):
-        """The fp32 model, or its twin with low-precision matmul weights (made once)."""
+        """The fp32 model, or its mixed-precision twin (made once; shares the fp32 model's
+        embeddings and norms, owns low-precision matmul weights, leaves the model untouched)."""
         if precision == "fp32":
             return self.model
         if precision not in self._lowp:
-            self._lowp[precision] = low_precision_copy(self.model, precision)
+            import torch
+
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            self._lowp[precision] = mixed_precision_copy(self.model, dtype)
         return self._lowp[precision]
 
     def _compile(self):
-        """One dynamic-shape graph for every batch: ``freezing`` folds the (bf16-cast) weights
-        into constants, and the first call uses an odd (batch, length) pair so that dynamo does
-        not give equal batch size and length one shared symbol (which recompiles later)."""
+        """One dynamic-shape graph for every batch, compiled from the plain autocast twin
+        (inductor fuses that itself; the eager twin's oneDNN calls do not lower): ``freezing``
+        folds the (bf16-cast) weights into constants, and the first call uses an odd (batch,
+        length) pair so that dynamo does not give equal batch size and length one shared symbol
+        (which recompiles later)."""
         import torch
 
-        compiled = torch.compile(self._runner, dynamic=True, options={"freezing": True})
+        twin = low_precision_copy(self.model, self._choice.precision)
+        compiled = torch.compile(twin, dynamic=True, options={"freezing": True})
         with autocast_context(self._choice.precision, self.device):
             self._embed(compiled, [[self.pad_id] * 7] * 3)
         return compiled
+
+    def _recipe(self) -> str:
+        """How the vectors were computed, for the cache metadata."""
+        precision = self._choice.precision
+        if precision == "fp32":
+            return "fp32"
+        if self._compiled is not None:
+            return f"{precision} autocast, compiled"
+        fused = " (fused oneDNN linears)" if uses_fused_kernels(self._runner) else ""
+        return f"{precision} matmuls{fused}, fp32 norms and residual stream"
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         import torch
@@ -247,6 +282,6 @@ class HFEncoder:
                     out[rows] = self._embed(model, [ids[i] for i in rows])
                     bar.update(len(rows))
             self._runtime = {"device": self.device, "threads": torch.get_num_threads(),
-                             "compiled": self._compiled is not None,
+                             "compiled": self._compiled is not None, "recipe": self._recipe(),
                              **self._choice.as_dict()}
         return l2_normalise(out) if self.config.normalize else out
