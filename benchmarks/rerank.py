@@ -3,6 +3,7 @@
     python benchmarks/rerank.py                        # bpr-mf retrieval, every test user
     python benchmarks/rerank.py --users 50             # smoke: 50 test users
     python benchmarks/rerank.py --retrieval fusion     # configs/lastfm-topk.yaml retrieves
+    python benchmarks/rerank.py --retrieval-run RUN    # a trained run folder retrieves
     python benchmarks/rerank.py --blend 0 0.3 0.5 --pairs 3000 --set epochs=3
 
 Steps: (1) train the retrieval model from its run config (default
@@ -132,6 +133,8 @@ def main(argv=None) -> int:
                                                    "(overrides --retrieval)")
     parser.add_argument("--retrieval-set", action="append", default=[], metavar="KEY=VALUE",
                         help="override in the retrieval config, e.g. trainer.epochs=20")
+    parser.add_argument("--retrieval-run", help="trained run folder (fusionrec train --out) to "
+                        "retrieve with, instead of training one; its own split is used")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--candidates", type=int, default=50, help="N retrieved per user")
     parser.add_argument("--blend", type=float, nargs="+", default=[0.0, 0.5])
@@ -160,23 +163,32 @@ def main(argv=None) -> int:
     from fusionrec.training.trainer import Trainer
 
     config_path = Path(args.retrieval_config or RETRIEVAL_CONFIGS[args.retrieval])
-    if not config_path.is_file():
+    if not args.retrieval_run and not config_path.is_file():
         parser.error(f"retrieval config {config_path} not found; pass --retrieval-config")
     overrides = dict(CROSS_ENCODER)
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
-    config = load_config(config_path, args.retrieval_set)
     started = time.perf_counter()
-    dataset = load_data(config.data, args.data_dir).dataset
-    split = make_split(dataset, config.protocol)
+    if args.retrieval_run:  # a trained run: its model and the split it was trained on
+        from fusionrec.training.artifacts import open_run
+        from fusionrec.training.run import load_run_split
+
+        config_path = Path(args.retrieval_run)
+        config, manifest, retriever = open_run(config_path)
+        dataset, split = load_run_split(config_path, config, manifest, args.data_dir)
+    else:
+        config = load_config(config_path, args.retrieval_set)
+        dataset = load_data(config.data, args.data_dir).dataset
+        split = make_split(dataset, config.protocol)
     if split.task != "topk":
         parser.error(f"{config_path}: reranking needs a top-K protocol, got {split.protocol}")
-    retriever = build_model(config)
-    Trainer(config.trainer, evaluation=config.evaluation, progress=args.progress).fit(
-        retriever, split)
+    if not args.retrieval_run:
+        retriever = build_model(config)
+        Trainer(config.trainer, evaluation=config.evaluation, progress=args.progress).fit(
+            retriever, split)
     retrieval_s = time.perf_counter() - started
-    print(f"retrieval {config.model.name} trained in {retrieval_s:.0f}s", flush=True)
+    print(f"retrieval {config.model.name} ready in {retrieval_s:.0f}s", flush=True)
 
     started = time.perf_counter()
     features, n = split.features, args.candidates
