@@ -8,6 +8,7 @@ texts of exactly 32, 64 and 128 tokens at batch 32 and 128, plus real Last.FM it
     python benchmarks/encode.py                 # full run, prints a table
     python benchmarks/encode.py --quick         # a short run
     python benchmarks/encode.py --json OUT.json # also write {"cpu", "rows": [...]}
+    python benchmarks/encode.py --seq-lens 64 --batches 32 --no-real   # one case
 """
 
 from __future__ import annotations
@@ -196,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="wall: texts per second of elapsed time (the figure on an idle "
                              "machine); cpu: texts per CPU-second of this process, which other "
                              "processes' load barely moves (use with --threads 1)")
+    parser.add_argument("--seq-lens", type=int, nargs="+",
+                        help="synthetic text lengths in tokens (default 32 64 128; quick 32 128)")
+    parser.add_argument("--batches", type=int, nargs="+",
+                        help="batch sizes of the synthetic cases (default 32 128; quick 32)")
+    parser.add_argument("--no-real", action="store_true", help="skip the Last.FM texts case")
     args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer
@@ -205,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or str(resolve_model("all-MiniLM-L6-v2").path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     repeats = args.repeats or (3 if args.quick else 5)
-    seq_lens = (32, 128) if args.quick else (32, 64, 128)
-    batches = (32,) if args.quick else (32, 128)
+    seq_lens = args.seq_lens or ((32, 128) if args.quick else (32, 64, 128))
+    batches = args.batches or ((32,) if args.quick else (32, 128))
     scale = 1 if args.quick else 2  # texts per case: enough batches for a stable median
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     backends = Backends(model_path, args.threads)
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             case = run_case(backends, texts, seq_len, batch, repeats, "synthetic", clock)
             print_rows(case)
             rows += case
-    real = lastfm_texts(args.data_dir, 256 if args.quick else 512)
+    real = None if args.no_real else lastfm_texts(args.data_dir, 256 if args.quick else 512)
     if real:
         case = run_case(backends, real, 128, 64, repeats, "lastfm-items", clock)
         print_rows(case)
