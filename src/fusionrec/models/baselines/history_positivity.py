@@ -16,10 +16,10 @@ import numpy as np
 
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_pair_scores
+from fusionrec.models.baselines.ranking import PairScoring, SeenItems
 
 
-class HistoryPositivity:
+class HistoryPositivity(PairScoring):
     """``score = (liked + prior) / (n + 2 * prior)`` over the row's history (``prior`` = 0
     gives the plain fraction; rows without history score 0.5)."""
 
@@ -64,18 +64,8 @@ class HistoryPositivity:
         return np.where(n + 2 * self.prior > 0,
                         (liked + self.prior) / np.maximum(n + 2 * self.prior, 1e-12), 0.5)
 
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        return self.score_pairs(Pairs(users, np.asarray(items, dtype=np.int64),
-                                      np.zeros(len(users), dtype=np.float32)))
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        n_items = self.n_items_
-
-        # per (user, item): a candidate in the user's own history is left out of it
-        return recommend_by_pair_scores(self.score, users, k, n_items, self.seen_, exclude_seen)
+    def _n_items(self) -> int:
+        return self.n_items_
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -81,3 +81,23 @@ def recommend_by_pair_scores(score: Callable[[np.ndarray, np.ndarray], np.ndarra
         return np.asarray(scores).reshape(len(batch), n_items)
 
     return recommend_by_scores(rows, users, k, seen, exclude_seen, batch_size=batch_size)
+
+
+class PairScoring:
+    """``score`` and ``recommend`` for models whose primitive is ``score_pairs(Pairs)`` (a row
+    carries its own history): ``score`` builds unlabelled rows, ``recommend`` scores every item
+    for each user. The model provides ``score_pairs``, ``_check_fitted``, ``seen_`` and
+    ``_n_items()``; ``recommend_batch_size`` is users per scoring batch."""
+
+    recommend_batch_size: ClassVar[int] = 64
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        return self.score_pairs(Pairs(users, np.asarray(items, dtype=np.int64),
+                                      np.zeros(len(users), dtype=np.float32)))
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        return recommend_by_pair_scores(self.score, users, k, self._n_items(), self.seen_,
+                                        exclude_seen, batch_size=self.recommend_batch_size)

@@ -25,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
+from fusionrec.models.baselines.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 
 
@@ -55,7 +56,7 @@ def _concat_rows(a, b):
     return EncodedRows(tokens, side, np.concatenate([a.labels, b.labels]))
 
 
-class CrossEncoderRecommender:
+class CrossEncoderRecommender(PairScoring):
     """Scores are logits (``sigmoid`` gives the like probability)."""
 
     name: ClassVar[str] = "cross-encoder"
@@ -260,21 +261,13 @@ class CrossEncoderRecommender:
                            self.precision_["precision"], self._pad_id, self._padding_side,
                            progress)
 
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Logits for (user, item) rows; histories are the users' training interactions."""
-        users = np.asarray(users, dtype=np.int64)
-        return self.score_pairs(Pairs(users, np.asarray(items, dtype=np.int64),
-                                      np.zeros(len(users), dtype=np.float32)))
+    # score(users, items): logits for (user, item) rows whose histories are the users'
+    # training interactions; recommend scores every item for every user (one prompt per pair),
+    # so it is for small catalogues or re-ranking, not first-stage retrieval (PairScoring).
+    recommend_batch_size: ClassVar[int] = 8
 
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` by scoring every item for every user: one prompt per (user, item), so this
-        is for small catalogues or re-ranking, not first-stage retrieval."""
-        from fusionrec.models.baselines.ranking import recommend_by_pair_scores
-
-        self._check_fitted()
-        return recommend_by_pair_scores(self.score, users, k, len(self.pieces_.item_names),
-                                        self.seen_, exclude_seen, batch_size=8)
+    def _n_items(self) -> int:
+        return len(self.pieces_.item_names)
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:

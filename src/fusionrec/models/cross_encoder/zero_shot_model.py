@@ -18,13 +18,14 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
+from fusionrec.models.baselines.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.zero_shot import METHODS
 
 PROMPTS_FILE = "prompts.json"
 
 
-class CrossEncoderZeroShot:
+class CrossEncoderZeroShot(PairScoring):
     """``method``: one of :data:`~fusionrec.models.cross_encoder.zero_shot.METHODS`; other
     keyword arguments are :class:`CrossEncoderConfig` keys."""
 
@@ -115,19 +116,8 @@ class CrossEncoderZeroShot:
                                                1e-12))
         return np.sum(sides[0] * sides[1], axis=1).astype(np.float64)
 
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        return self.score_pairs(Pairs(users, np.asarray(items, dtype=np.int64),
-                                      np.zeros(len(users), dtype=np.float32)))
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        from fusionrec.models.baselines.ranking import recommend_by_pair_scores
-
-        self._check_fitted()
-        n_items = len(self.pieces_.item_names)
-
-        return recommend_by_pair_scores(self.score, users, k, n_items, self.seen_, exclude_seen)
+    def _n_items(self) -> int:
+        return len(self.pieces_.item_names)
 
     def save(self, directory: str | Path) -> Path:
         import json
