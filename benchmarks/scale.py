@@ -39,6 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from encode import cpu_model  # noqa: E402  (the CPU line every benchmark JSON carries)
 
 
 def _rss_mb() -> float:
@@ -215,16 +217,6 @@ def plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 grid points (a few minutes)")
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
               f"textualise {row['textualise_s']:>5.1f}s | train/epoch "
               f"{row['train_epoch_s']:>7.1f}s (extrap.) | peak {row['peak_rss_train_mb']:>6.0f} MiB", flush=True)
     load = os.getloadavg()
-    payload = {"cpu": _cpu(), "threads": args.threads, "quick": args.quick,
+    payload = {"cpu": cpu_model(), "threads": args.threads, "quick": args.quick,
                "load_average": [round(x, 2) for x in load],
                "seconds": round(time.perf_counter() - started, 1), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
