@@ -28,7 +28,8 @@ def full_softmax_loss(all_items: torch.Tensor, items: torch.Tensor,
                       temperature: float = 1.0) -> torch.Tensor:
     """Cross-entropy of each row's positive ``items (B,)`` among every item's score
     ``all_items (B, n_items)`` at ``temperature``."""
-    return F.cross_entropy(all_items / temperature, items)
+    logits = all_items if temperature == 1.0 else all_items / temperature  # skip a (B, n) copy
+    return F.cross_entropy(logits, items)
 
 
 def retrieval_loss(kind: str, positive: torch.Tensor, negative: torch.Tensor,

@@ -147,12 +147,15 @@ class FusionRecommender:
                 total = total + bce_loss(logits, labels)
         if "positive" in out and positive.any() and self.config.retrieval_weight > 0:
             weight = self.config.retrieval_weight if "ctr" in out else 1.0
+            # top-K batches are all positives: a mask would copy the (B, n_items) scores and
+            # scatter their gradient back for nothing
+            rows = slice(None) if bool(positive.all()) else positive
             if self.config.retrieval_loss == "full_softmax":  # "negative" scores every item
-                term = full_softmax_loss(out["negative"][positive], batch.items[positive],
+                term = full_softmax_loss(out["negative"][rows], batch.items[rows],
                                          self.config.temperature)
             else:
-                term = retrieval_loss(self.config.retrieval_loss, out["positive"][positive],
-                                      out["negative"][positive], self.config.temperature)
+                term = retrieval_loss(self.config.retrieval_loss, out["positive"][rows],
+                                      out["negative"][rows], self.config.temperature)
             total = total + weight * term
         return total
 
