@@ -194,3 +194,79 @@ def test_agreement_sample_batches_bound_padding():
     for a, b in batches:  # padding to the batch's first (longest) text at most doubles it
         assert lengths[a] * (b - a) <= 2 * sum(lengths[a:b])
     assert sample_batches([5] * 70, max_size=32) == [(0, 32), (32, 64), (64, 70)]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_each_thread_encodes_its_own_batches_with_the_one_thread_result(tiny_bert, precision):
+    texts = CORPUS * 3  # 21 texts, 11 batches of 2
+    config = EncoderConfig(model=str(tiny_bert), precision=precision, compile=False,
+                           batch_size=2, num_threads=1)
+    alone = build_encoder(config)
+    pair = build_encoder(dataclasses.replace(config, num_threads=2))
+    before = torch.get_num_threads()
+    expected = alone.encode(texts)
+    assert alone.runtime["workers"] == 1
+    got = pair.encode(texts)
+    assert pair.runtime["workers"] == 2 and pair.runtime["threads"] == 2
+    np.testing.assert_allclose(got, expected, atol=1e-6)  # same batches, same kernels
+    assert torch.get_num_threads() == before  # the caller's thread setting is restored
+
+
+def test_a_later_call_checks_the_vectors_it_delivers_against_fp32(tiny_bert, monkeypatch):
+    from fusionrec.encoders import hf
+
+    encoder = build_encoder(EncoderConfig(model=str(tiny_bert), precision="bf16",
+                                          compile=False, batch_size=2, num_threads=2))
+    encoder.encode(TEXTS)
+    first = encoder.runtime["agreement_vs_fp32"]
+    seen = {}
+    real = hf.agreement
+
+    def spy(reference, delivered):
+        seen["reference"], seen["delivered"] = reference.copy(), delivered.copy()
+        return real(reference, delivered)
+
+    monkeypatch.setattr(hf, "agreement", spy)
+    vectors = encoder.encode(CORPUS)
+    again = encoder.runtime["agreement_vs_fp32"]
+    assert again["n"] == len(CORPUS) and again["min_cosine"] > 0.9999 and first["n"] == 5
+    fp32 = build_encoder(EncoderConfig(model=str(tiny_bert), precision="fp32",
+                                       normalize=False)).encode(CORPUS)
+    sample = hf.HFEncoder._sample(np.argsort(-np.array(
+        [len(ids) for ids in encoder.tokenise(CORPUS)]), kind="stable"))
+    np.testing.assert_allclose(seen["reference"], fp32[sample], atol=1e-5)  # an fp32 pass
+    delivered = seen["delivered"] / np.linalg.norm(seen["delivered"], axis=1, keepdims=True)
+    np.testing.assert_allclose(delivered, vectors[sample], atol=1e-6)  # what was returned
+
+
+def test_a_failing_batch_stops_the_workers_and_reaches_the_caller():
+    from fusionrec.encoders.hf import _Batch, run_jobs
+
+    done = []
+
+    def run(job):
+        if job.rows[0] == 3:
+            raise ValueError("batch 3 failed")
+        done.append(int(job.rows[0]))
+
+    jobs = [_Batch(np.array([i]), None, "fp32") for i in range(50)]
+    with pytest.raises(ValueError, match="batch 3"):
+        run_jobs(jobs, run, workers=2, threads_each=1, device="cpu")
+    assert len(done) < 49  # the other worker stopped taking jobs
+    done.clear()
+    run_jobs(jobs[4:], run, workers=2, threads_each=1, device="cpu")
+    assert sorted(done) == list(range(4, 50))
+
+
+@pytest.mark.parametrize("threads,compiles", [(1, True), (2, False)])
+def test_auto_compile_only_for_large_single_thread_jobs(tiny_bert, monkeypatch, threads,
+                                                        compiles):
+    from fusionrec.encoders import hf
+
+    calls = []
+    monkeypatch.setattr(hf, "COMPILE_MIN_TOKENS", 1)  # every job counts as large
+    monkeypatch.setattr(hf.HFEncoder, "_compile", lambda self: calls.append(1) or self._runner)
+    encoder = build_encoder(EncoderConfig(model=str(tiny_bert), precision="bf16",
+                                          num_threads=threads, batch_size=2))
+    encoder.encode(CORPUS)
+    assert bool(calls) is compiles and encoder.runtime["compiled"] is compiles

@@ -183,6 +183,27 @@ def test_cast_cache_casts_a_shared_input_once_and_sees_in_place_changes():
     assert cache._entry is None
 
 
+def test_cast_cache_keeps_one_entry_per_thread():
+    import threading
+
+    cache = CastCache()
+    x = torch.randn(4, 8)
+    mine = cache(x, torch.bfloat16)
+    seen = {}
+
+    def other_thread():
+        seen["before"] = cache._entry  # empty here: the main thread's entry is its own
+        y = torch.randn(4, 8)
+        cache(y, torch.bfloat16)
+        cache.clear()  # the end of this thread's forward pass
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert seen["before"] is None
+    assert cache(x, torch.bfloat16) is mine  # neither overwritten nor cleared by the other
+
+
 def test_twin_holds_no_activation_after_a_forward():
     twin = mixed_precision_copy(_bert())
     _pooled(twin, "bf16")

@@ -38,8 +38,9 @@ class EncoderConfig:
       ``auto`` picks mean for encoders and last-token for decoders.
     - ``precision``: ``auto`` uses bf16 where the CPU has AMX/AVX512-BF16 (or on a GPU) and it
       measures faster and agrees with fp32; ``fp32``/``bf16``/``fp16`` force one.
-    - ``compile``: ``torch.compile`` the model (``auto``: only for large bf16 jobs on CPU,
-      where its warm-up pays off).
+    - ``compile``: ``torch.compile`` the model (``auto``: only for large bf16 jobs on one CPU
+      thread, where its warm-up pays off; with more threads the eager model runs one batch per
+      core, which is faster).
     - ``cache_dir``: embedding cache folder (default ``$FUSIONREC_CACHE`` or
       ``~/.cache/fusionrec/embeddings``).
     - ``num_threads``: CPU threads while encoding; 0 uses every core that other processes

@@ -2,15 +2,18 @@
 
 Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
 the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
-``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), in the
-precision :mod:`precision` picks; bf16/fp16 run on a mixed-precision twin of the model
-(:mod:`mixed`: low-precision matmuls, fp32 norms and residual stream).
+``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), one batch per
+core on CPU (:func:`run_jobs`), in the precision :mod:`precision` picks; bf16/fp16 run on a
+mixed-precision twin of the model (:mod:`mixed`: low-precision matmuls, fp32 norms and residual
+stream).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,9 +21,10 @@ import numpy as np
 from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
 from fusionrec.encoders.mixed import mixed_precision_copy, uses_fused_kernels
-from fusionrec.encoders.precision import autocast_context, choose_precision, low_precision_copy
+from fusionrec.encoders.precision import (agreement, autocast_context, choose_precision,
+                                          low_precision_copy)
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
-from fusionrec.encoders.threads import ThreadChoice, use_threads
+from fusionrec.encoders.threads import ThreadChoice, torch_threads
 
 #: Texts used to check bf16 against fp32 (spread over the length range): one in
 #: ``SAMPLE_FRACTION`` of the job, between ``MIN_SAMPLE`` and ``SAMPLE_SIZE``. The fp32 pass costs
@@ -31,10 +35,12 @@ SAMPLE_FRACTION = 32
 #: Below this many texts, ``precision: auto`` trusts the hardware flags instead of timing
 #: both precisions (the measurement would cost more than it could save).
 SMALL_JOB = 1024
-#: ``compile: auto`` compiles only jobs of at least this many tokens, where the one-off
-#: compilation (~25-30 s) is won back. Measured on a 2-core AMX Xeon (MiniLM, 1 thread): the
-#: compiled autocast graph is only 3-15% faster than the eager mixed-precision twin, so it pays
-#: after several minutes of encoding (~10M tokens; it was 1.5M against eager autocast).
+#: ``compile: auto`` compiles only single-thread jobs of at least this many tokens, where the
+#: one-off compilation (~25-30 s) is won back. Measured on a 2-core AMX Xeon (MiniLM): at 1
+#: thread the compiled autocast graph is only 3-15% faster than the eager mixed-precision twin,
+#: so it pays after several minutes of encoding (~10M tokens; it was 1.5M against eager
+#: autocast); at 2 threads the eager twin, one batch per core, beat the compiled graph (which
+#: splits each batch over both cores) in 5 of 6 synthetic cases and by 1.45x on Last.FM texts.
 COMPILE_MIN_TOKENS = 10_000_000
 _DECODER_TYPES = ("gpt", "llama", "mistral", "qwen", "phi", "opt", "falcon", "gemma", "bloom",
                   "mpt", "olmo", "smollm", "pythia", "gpt_neox", "starcoder")
@@ -191,12 +197,17 @@ class HFEncoder:
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
     # -- precision and compilation --------------------------------------------------------------
-    def _decide(self, ids: list[list[int]], order: np.ndarray) -> None:
-        """Choose the precision (timed once per encoder) and check it against fp32 on a sample
-        of *these* texts (every call); set up compilation on the first call."""
+    @staticmethod
+    def _sample(order: np.ndarray) -> np.ndarray:
+        """Rows of the agreement sample: spread evenly over the longest-first ``order``."""
         size = min(SAMPLE_SIZE, len(order), max(MIN_SAMPLE, len(order) // SAMPLE_FRACTION))
-        pick = order[np.linspace(0, len(order) - 1, size).astype(int)]
-        sample = [ids[i] for i in pick]  # longest first, like ``order``
+        return order[np.unique(np.linspace(0, len(order) - 1, size).astype(int))]
+
+    def _decide(self, ids: list[list[int]], order: np.ndarray, threads: int) -> None:
+        """On the first call: choose the precision (timed on large jobs), check it against
+        fp32 on a sample of these texts, set up compilation. (Later calls check the vectors
+        they deliver: see :meth:`encode`.)"""
+        sample = [ids[i] for i in self._sample(order)]  # longest first, like ``order``
         chunks = sample_batches([len(row) for row in sample])
 
         def run(precision: str) -> np.ndarray:
@@ -204,22 +215,15 @@ class HFEncoder:
             with autocast_context(precision, self.device):
                 return np.concatenate([self._embed(model, sample[a:b]) for a, b in chunks])
 
-        first = self._choice is None
-        if first:
-            self._choice = choose_precision(self.config.precision, self.device, run,
-                                            measure_speed=len(ids) >= SMALL_JOB)
-        elif self._choice.precision != "fp32":  # same precision, fresh agreement check
-            again = choose_precision(self._choice.precision, self.device, run, False)
-            self._choice = dataclasses.replace(self._choice, agreement=again.agreement)
-        if not first:
-            return
+        self._choice = choose_precision(self.config.precision, self.device, run,
+                                        measure_speed=len(ids) >= SMALL_JOB)
         self._lowp = {k: v for k, v in self._lowp.items() if k == self._choice.precision}
         self._runner = self._model_for(self._choice.precision)
         wanted = self.config.compile
         if wanted == "auto":  # compile's warm-up (20-60 s) pays off only on large CPU bf16 jobs
             tokens = sum(len(row) for row in ids)
             wanted = (self.device == "cpu" and self._choice.precision == "bf16"
-                      and tokens >= COMPILE_MIN_TOKENS)
+                      and threads == 1 and tokens >= COMPILE_MIN_TOKENS)
         if wanted:
             self._compiled = self._compile()
 
@@ -267,21 +271,103 @@ class HFEncoder:
         if len(texts) == 0:
             return out
         self.load()
-        with use_threads(self.config.num_threads, self._threads), torch.inference_mode():
+        threads = self.config.num_threads or self._threads()
+        with torch_threads(threads), torch.inference_mode():
             ids = self.tokenise(texts)
             lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")
-            self._decide(ids, order)
+            first = self._choice is None
+            if first:
+                self._decide(ids, order, threads)
             model = self._compiled if self._compiled is not None else self._runner
+            precision = self._choice.precision
             size = self.config.batch_size
+            jobs = [_Batch(order[start:start + size], model, precision)
+                    for start in range(0, len(order), size)]
+            workers = 1 if (self.device != "cpu" or self._compiled is not None) else min(
+                threads, len(jobs))
+            check = None
+            if not first and precision != "fp32":
+                # Later calls check what they deliver against fp32 on a sample of these texts,
+                # in the same pool: after the main batches, in pieces every worker shares (as
+                # one piece it kept a worker busy while the other idled: -15% on 2 batches).
+                check = self._sample(order)
+                piece = -(-len(check) // workers)
+                jobs += [_Batch(check[a:b], self.model, "fp32", slots=slice(a, b))
+                         for a, b in sample_batches(lengths[check].tolist(), piece)]
+            reference = np.zeros((0 if check is None else len(check), self._dim), np.float32)
             bar = tqdm(total=len(texts), unit="text", desc="encoding", disable=not progress)
-            # One autocast region for the whole job: its cast weights are cached across batches.
-            with autocast_context(self._choice.precision, self.device), bar:
-                for start in range(0, len(order), size):
-                    rows = order[start:start + size]
-                    out[rows] = self._embed(model, [ids[i] for i in rows])
-                    bar.update(len(rows))
-            self._runtime = {"device": self.device, "threads": torch.get_num_threads(),
+            lock = threading.Lock()
+
+            def run(job: _Batch) -> None:
+                vectors = self._embed(job.model, [ids[i] for i in job.rows])
+                if job.slots is not None:
+                    reference[job.slots] = vectors
+                    return
+                out[job.rows] = vectors
+                with lock:
+                    bar.update(len(job.rows))
+
+            with bar:
+                run_jobs(jobs, run, workers, threads_each=max(1, threads // workers),
+                         device=self.device)
+            if check is not None:
+                self._choice = dataclasses.replace(
+                    self._choice, agreement=agreement(reference, out[check]))
+            self._runtime = {"device": self.device, "threads": threads, "workers": workers,
                              "compiled": self._compiled is not None, "recipe": self._recipe(),
                              **self._choice.as_dict()}
         return l2_normalise(out) if self.config.normalize else out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Batch:
+    """One forward pass of the job: which texts (row numbers), on which model, in which
+    precision; ``slots``: where an fp32 pass of the agreement sample goes in the reference."""
+
+    rows: np.ndarray
+    model: Any
+    precision: str
+    slots: slice | None = None
+
+
+def run_jobs(jobs: Sequence[_Batch], run, workers: int, threads_each: int, device: str) -> None:
+    """``run(job)`` for every job, in order, on ``workers`` threads of ``threads_each`` torch
+    threads each (one: the calling thread alone).
+
+    Why one batch per core instead of every core on each batch: MiniLM's bf16 passes are
+    small matmuls and attention over a few dozen rows, which two OpenMP threads split with
+    ~15% gain on a 2-core AMX Xeon, while two single-thread workers on separate batches
+    nearly double the rate (torch and oneDNN release the GIL). Workers take the next job when
+    they finish one, so longest-first jobs balance out.
+    """
+    import torch
+
+    if workers <= 1:
+        for job in jobs:
+            with autocast_context(job.precision, device):
+                run(job)
+        return
+    pending = iter(jobs)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def worker() -> None:
+        torch.set_num_threads(threads_each)  # intra-op threads are per OS thread
+        with torch.inference_mode():
+            while not failed.is_set():
+                with lock:
+                    job = next(pending, None)
+                if job is None:
+                    return
+                try:
+                    with autocast_context(job.precision, device):
+                        run(job)
+                except BaseException:
+                    failed.set()
+                    raise
+
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+        futures = [pool.submit(worker) for _ in range(workers)]
+    for future in futures:
+        future.result()  # re-raise a worker's error here

@@ -25,6 +25,7 @@ any op the twin did not convert (e.g. eager attention's matmuls) consistent.
 from __future__ import annotations
 
 import copy
+import threading
 
 import torch
 from torch import nn
@@ -51,10 +52,20 @@ def _fused_linear_available(dtype: torch.dtype) -> bool:
 
 class CastCache:
     """The last input cast to low precision, shared by the linears of one twin and emptied after
-    each forward: q, k and v read the same fp32 tensor, which is then cast once, not thrice."""
+    each forward: q, k and v read the same fp32 tensor, which is then cast once, not thrice.
+    One entry per thread: the encoder runs one twin on several threads at once (one batch
+    each), and a shared entry would be overwritten and cleared by the other threads' passes."""
 
     def __init__(self) -> None:
-        self._entry: tuple | None = None  # (source, its version, cast), swapped atomically
+        self._local = threading.local()  # .entry: (source, its version, cast)
+
+    @property
+    def _entry(self) -> tuple | None:
+        return getattr(self._local, "entry", None)
+
+    @_entry.setter
+    def _entry(self, value: tuple | None) -> None:
+        self._local.entry = value
 
     @staticmethod
     def _version(x: torch.Tensor) -> int | None:

@@ -73,11 +73,3 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def use_threads(n: int, choice=None):
-    """Use ``n`` intra-op threads (0: ``choice()``, by default :func:`auto_threads`) for the
-    duration, then restore."""
-    with torch_threads(n or (choice or auto_threads)()):
-        yield
