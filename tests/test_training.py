@@ -135,6 +135,29 @@ def test_early_stopping_restores_best_weights(split):
     assert evaluate(model, split, "valid")["ndcg@10"] == pytest.approx(summary.best_value)
 
 
+def test_lr_is_cut_when_the_valid_metric_stalls(split, tmp_path):
+    config = _fast(epochs=30, lr=0.05, patience=4, lr_plateau_factor=0.5,
+                   lr_plateau_patience=2)
+    trainer = Trainer(config, run_dir=tmp_path / "a", progress=False)
+    trainer.fit(BPRMF(embedding_dim=16), split)
+    history, summary = trainer.summary_.history, trainer.summary_
+    best = max(r["valid"]["ndcg@10"] for r in history)
+    bad, factor = 0, 1.0
+    for record in history:  # each epoch's lr is the factor reached before that epoch
+        assert record["lr"] == pytest.approx(0.05 * factor)
+        if record["valid"]["ndcg@10"] > max([-1.0] + [r["valid"]["ndcg@10"] for r in
+                                                      history[:record["epoch"] - 1]]):
+            bad = 0
+        else:
+            bad += 1
+            factor *= 0.5 if bad % 2 == 0 else 1.0
+    assert summary.lr_factor == factor < 1 and summary.best_value == best
+    state = json.loads((tmp_path / "a" / "checkpoints" / "last.json").read_text())
+    assert state["lr_factor"] == factor  # a resumed run continues at the reduced lr
+    with pytest.raises(ValueError, match="lr_plateau_factor"):
+        TrainerConfig(lr_plateau_factor=0.0)
+
+
 def test_sgd_grad_clip_and_dropout_paths_train(split):
     model = BPRMF(embedding_dim=8)
     Trainer(_fast(optimizer="sgd", lr=0.5, momentum=0.9, grad_clip=0.5, dropout=0.2,

@@ -101,6 +101,8 @@ class TrainerConfig:
     optimizer: str = "adamw"          # adamw | sgd
     lr: float = 0.005
     warmup_steps: int = 0             # linear warm-up from 0 to lr over this many steps
+    lr_plateau_factor: float = 1.0    # multiply lr by this after lr_plateau_patience epochs
+    lr_plateau_patience: int = 1      # without a better valid metric (1.0: constant lr)
     batch_size: int = 2048
     epochs: int = 50
     weight_decay: float = 0.0
@@ -117,6 +119,10 @@ class TrainerConfig:
                self.optimizer)
         _check(self.lr > 0, "trainer.lr", "must be > 0", self.lr)
         _check(self.warmup_steps >= 0, "trainer.warmup_steps", "must be >= 0", self.warmup_steps)
+        _check(0 < self.lr_plateau_factor <= 1, "trainer.lr_plateau_factor", "must be in (0, 1]",
+               self.lr_plateau_factor)
+        _check(self.lr_plateau_patience >= 1, "trainer.lr_plateau_patience", "must be >= 1",
+               self.lr_plateau_patience)
         _check(self.batch_size >= 1, "trainer.batch_size", "must be >= 1", self.batch_size)
         _check(self.epochs >= 1, "trainer.epochs", "must be >= 1", self.epochs)
         _check(self.weight_decay >= 0, "trainer.weight_decay", "must be >= 0", self.weight_decay)
