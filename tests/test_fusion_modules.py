@@ -145,6 +145,18 @@ def test_training_graph_without_drops_only_the_given_edges():
     assert graph.user_has_items().tolist() == [True, True]
 
 
+def test_id_source_is_missing_for_cold_users_and_items_only_when_asked():
+    from fusionrec.models.fusion.id_encoder import IDEncoder
+
+    graph = TrainingGraph.from_pairs([0, 0, 1], [0, 2, 2], n_users=3, n_items=4)
+    plain = IDEncoder(3, 4, 8, layers=1)
+    assert plain.user_mask.all() and plain.item_mask.all()
+    masked = IDEncoder(3, 4, 8, layers=1, graph=graph)
+    assert masked.user_mask.tolist() == [True, True, False]
+    assert masked.item_mask.tolist() == [True, False, True, False]
+    assert FusionConfig(mask_cold_ids=True).to_dict()["mask_cold_ids"] is True
+
+
 def test_config_validates_and_round_trips():
     config = FusionConfig(sources=["kg", "interactions"], hidden=[32], heads="ctr")
     assert config.sources == ("kg", "interactions") and config.heads == ("ctr",)

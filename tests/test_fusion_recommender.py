@@ -94,6 +94,15 @@ def test_masks_mark_rows_a_source_knows_nothing_about(ctr_split):
     assert encoders["social"].user_mask.nonzero().flatten().tolist() == [0, 1]
     assert encoders["kg"].item_mask.nonzero().flatten().tolist() == [0]
     assert not encoders["item_text"].item_mask[3] and encoders["item_text"].item_mask[4]
+    inter = features.interactions
+    warm = inter.item != 0  # item 0 has no training interaction
+    cold_item = TrainingGraph.from_pairs(inter.user[warm], inter.item[warm], features.n_users,
+                                         features.n_items)
+    ids = build_encoders(features, ("interactions",), FusionConfig(mask_cold_ids=True),
+                         cold_item, text)["interactions"]
+    assert not ids.item_mask[0] and ids.item_mask[1:].all() and ids.user_mask.all()
+    assert build_encoders(features, ("interactions",), FusionConfig(), cold_item,
+                          text)["interactions"].item_mask.all()  # off by default
 
 
 def test_all_uses_what_the_data_has_and_requested_sources_must_exist(ctr_split):

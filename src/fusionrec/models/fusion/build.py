@@ -112,7 +112,8 @@ def build_encoders(features: Dataset, sources: tuple[str, ...], config: FusionCo
     encoders: dict[str, nn.Module] = {}
     for name in sources:
         if name == "interactions":
-            encoders[name] = IDEncoder(graph.n_users, graph.n_items, dim, config.layers, std)
+            encoders[name] = IDEncoder(graph.n_users, graph.n_items, dim, config.layers, std,
+                                       graph if config.mask_cold_ids else None)
         elif name == "item_attributes":
             encoders[name] = _attribute_encoder(features, "item", graph, config)
         elif name == "user_attributes":

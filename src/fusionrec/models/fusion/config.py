@@ -68,6 +68,8 @@ class FusionConfig:
     - ``hide_batch_edges``: in training, propagate over the training graph minus the edges of
       the batch's positives, so training pairs look like held-out pairs (which never have their
       own edge); without it the CTR head learns "edge present" and is overconfident on test.
+    - ``mask_cold_ids``: the ``interactions`` source counts as missing for users and items
+      with no training interaction (their ID vectors are untrained noise; see ``IDEncoder``).
     - ``text_hidden``: hidden width of the LM adapter (0: one linear map, cheaper on many items);
       ``text_user``: a user's text vector is the ``profile`` (mean of their training items'
       text vectors), the adapted LM embedding of the user's own text (``lm``), or ``both``.
@@ -103,6 +105,7 @@ class FusionConfig:
     text_user: str = "profile"
     mlp_dropout: float = 0.1
     init_std: float = 0.1
+    mask_cold_ids: bool = False
     hide_batch_edges: bool = True
     encoder: Mapping[str, Any] | None = field(default=None)
     lm_mode: str = "frozen"
