@@ -240,7 +240,8 @@ def test_a_later_call_checks_the_vectors_it_delivers_against_fp32(tiny_bert, mon
 
 
 def test_a_failing_batch_stops_the_workers_and_reaches_the_caller():
-    from fusionrec.encoders.hf import _Batch, run_jobs
+    from fusionrec.encoders.hf import _Batch
+    from fusionrec.encoders.threads import run_on_threads
 
     done = []
 
@@ -251,10 +252,10 @@ def test_a_failing_batch_stops_the_workers_and_reaches_the_caller():
 
     jobs = [_Batch(np.array([i]), None, "fp32") for i in range(50)]
     with pytest.raises(ValueError, match="batch 3"):
-        run_jobs(jobs, run, workers=2, threads_each=1, device="cpu")
+        run_on_threads(jobs, run, workers=2, threads_each=1)
     assert len(done) < 49  # the other worker stopped taking jobs
     done.clear()
-    run_jobs(jobs[4:], run, workers=2, threads_each=1, device="cpu")
+    run_on_threads(jobs[4:], run, workers=2, threads_each=1)
     assert sorted(done) == list(range(4, 50))
 
 

@@ -3,14 +3,13 @@
 Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
 the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
 ``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), one batch per
-core on CPU (:func:`run_jobs`), in the precision :mod:`precision` picks; bf16/fp16 run on a
+core on CPU (:func:`~fusionrec.encoders.threads.run_on_threads`), in the precision :mod:`precision` picks; bf16/fp16 run on a
 mixed-precision twin of the model (:mod:`mixed`: low-precision matmuls, fp32 norms and residual
 stream).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import threading
@@ -24,7 +23,7 @@ from fusionrec.encoders.mixed import mixed_precision_copy, uses_fused_kernels
 from fusionrec.encoders.precision import (agreement, autocast_context, choose_precision,
                                           low_precision_copy)
 from fusionrec.encoders.resolve import ResolvedModel, set_offline
-from fusionrec.encoders.threads import ThreadChoice, torch_threads
+from fusionrec.encoders.threads import ThreadChoice, run_on_threads, torch_threads
 
 #: Texts used to check bf16 against fp32 (spread over the length range): one in
 #: ``SAMPLE_FRACTION`` of the job, between ``MIN_SAMPLE`` and ``SAMPLE_SIZE``. The fp32 pass costs
@@ -299,8 +298,9 @@ class HFEncoder:
             bar = tqdm(total=len(texts), unit="text", desc="encoding", disable=not progress)
             lock = threading.Lock()
 
-            def run(job: _Batch) -> None:
-                vectors = self._embed(job.model, [ids[i] for i in job.rows])
+            def run(job: _Batch) -> None:  # on a worker thread: its own inference/autocast state
+                with torch.inference_mode(), autocast_context(job.precision, self.device):
+                    vectors = self._embed(job.model, [ids[i] for i in job.rows])
                 if job.slots is not None:
                     reference[job.slots] = vectors
                     return
@@ -309,8 +309,7 @@ class HFEncoder:
                     bar.update(len(job.rows))
 
             with bar:
-                run_jobs(jobs, run, workers, threads_each=max(1, threads // workers),
-                         device=self.device)
+                run_on_threads(jobs, run, workers, threads_each=max(1, threads // workers))
             if check is not None:
                 self._choice = dataclasses.replace(
                     self._choice, agreement=agreement(reference, out[check]))
@@ -329,45 +328,3 @@ class _Batch:
     model: Any
     precision: str
     slots: slice | None = None
-
-
-def run_jobs(jobs: Sequence[_Batch], run, workers: int, threads_each: int, device: str) -> None:
-    """``run(job)`` for every job, in order, on ``workers`` threads of ``threads_each`` torch
-    threads each (one: the calling thread alone).
-
-    Why one batch per core instead of every core on each batch: MiniLM's bf16 passes are
-    small matmuls and attention over a few dozen rows, which two OpenMP threads split with
-    ~15% gain on a 2-core AMX Xeon, while two single-thread workers on separate batches
-    nearly double the rate (torch and oneDNN release the GIL). Workers take the next job when
-    they finish one, so longest-first jobs balance out.
-    """
-    import torch
-
-    if workers <= 1:
-        for job in jobs:
-            with autocast_context(job.precision, device):
-                run(job)
-        return
-    pending = iter(jobs)
-    lock = threading.Lock()
-    failed = threading.Event()
-
-    def worker() -> None:
-        torch.set_num_threads(threads_each)  # intra-op threads are per OS thread
-        with torch.inference_mode():
-            while not failed.is_set():
-                with lock:
-                    job = next(pending, None)
-                if job is None:
-                    return
-                try:
-                    with autocast_context(job.precision, device):
-                        run(job)
-                except BaseException:
-                    failed.set()
-                    raise
-
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
-        futures = [pool.submit(worker) for _ in range(workers)]
-    for future in futures:
-        future.result()  # re-raise a worker's error here
