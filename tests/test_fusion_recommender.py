@@ -208,3 +208,26 @@ def test_text_through_the_lm_layer_with_the_hashing_encoder(ctr_split, tmp_path)
 def test_unknown_param_is_a_clear_error():
     with pytest.raises(ValueError, match="fusion params"):
         FusionRecommender(embeddings=3)
+
+
+def test_cross_source_map_starts_at_identity_learns_and_survives_save_load(topk_split, tmp_path):
+    from fusionrec.models.fusion.model import FusionScorer
+
+    plain = FusionScorer(3, 4, 10, cross_source=False).eval()
+    crossed = FusionScorer(3, 4, 10, cross_source=True).eval()
+    x, mask = torch.randn(5, 3, 4), torch.ones(5, 3, dtype=torch.bool)
+    torch.testing.assert_close(crossed.fuse("user", x, mask), plain.fuse("user", x, mask))
+    torch.testing.assert_close(crossed.fuse("item", x, mask), plain.fuse("item", x, mask))
+
+    model = _model(retrieval_loss="full_softmax", cross_source=True).set_text_features(
+        _text(topk_split.features)).fit(topk_split)
+    mix = model.module_.scorer.user_mix.weight
+    dim = model.module_.scorer.user_fusion.out_dim
+    assert mix.shape == (dim, dim)
+    assert mix.abs().max() > 1e-3  # trained off zero: users' sources meet other item sources
+    model.save(tmp_path)
+    loaded = FusionRecommender.load(tmp_path)
+    users = np.arange(12)
+    np.testing.assert_allclose(loaded.score_all(users), model.score_all(users), rtol=1e-5,
+                               atol=1e-6)
+    assert loaded.get_params()["cross_source"] is True

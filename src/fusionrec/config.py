@@ -113,6 +113,7 @@ class TrainerConfig:
     monitor: str = "auto"             # valid metric; auto = ndcg@<first k> (top-K) or auc (CTR)
     seed: int = 0
     num_threads: int = 0              # torch intra-op threads; 0 = leave torch's default
+    precision: str = "fp32"           # fp32 | bf16: autocast of the training steps' matmuls
 
     def __post_init__(self) -> None:
         _check(self.optimizer in ("adamw", "sgd"), "trainer.optimizer", "must be adamw or sgd",
@@ -134,6 +135,8 @@ class TrainerConfig:
                self.monitor)
         _check(self.seed >= 0, "trainer.seed", "must be >= 0", self.seed)
         _check(self.num_threads >= 0, "trainer.num_threads", "must be >= 0", self.num_threads)
+        _check(self.precision in ("fp32", "bf16"), "trainer.precision", "must be fp32 or bf16",
+               self.precision)
 
 
 @dataclass(frozen=True)

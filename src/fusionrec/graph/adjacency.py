@@ -65,10 +65,13 @@ class SparseOperator:
         return tuple(self.matrix.shape)  # type: ignore[return-value]
 
     def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
-        """``(n_rows, n_cols) @ (n_cols, d) -> (n_rows, d)``."""
-        if dense.requires_grad:
-            return _SpMM.apply(dense, self.matrix, self.transpose)
-        return self.matrix @ dense
+        """``(n_rows, n_cols) @ (n_cols, d) -> (n_rows, d)``, in the matrix's float32 even
+        under a bf16 autocast (the sparse CPU kernels have no bfloat16 form)."""
+        with torch.autocast(dense.device.type, enabled=False):
+            dense = dense.to(self.matrix.dtype)
+            if dense.requires_grad:
+                return _SpMM.apply(dense, self.matrix, self.transpose)
+            return self.matrix @ dense
 
     def to_dense(self) -> torch.Tensor:
         return self.matrix.to_dense()

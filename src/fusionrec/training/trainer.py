@@ -23,6 +23,7 @@ import numpy as np
 from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.encoders.threads import torch_threads
+from fusionrec.training.precision import training_autocast
 
 
 @runtime_checkable
@@ -199,7 +200,8 @@ class Trainer:
         for batch in self.strategy.shard(model.training_batches(split, cfg.batch_size, rng)):
             set_lr(optimizer, lr_at(cfg, summary.step) * summary.lr_factor)
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(module, batch)
+            with training_autocast(cfg.precision):
+                loss = model.loss(module, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch}, step {summary.step}; "

@@ -44,19 +44,27 @@ class FusionScorer(nn.Module):
 
     def __init__(self, n_sources: int, dim: int, n_items: int, fusion: str = "concat",
                  source_dropout: float = 0.0, heads: tuple[str, ...] = ("retrieval",),
-                 hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0) -> None:
+                 hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0,
+                 cross_source: bool = False) -> None:
         super().__init__()
         self.dropout = SourceDropout(source_dropout)
         self.user_fusion = make_fusion(fusion, n_sources, dim)
         self.item_fusion = make_fusion(fusion, n_sources, dim)
         out_dim = self.user_fusion.out_dim
+        # u -> u + W u with W zero at the start: a concatenation's dot product sums per-source
+        # dot products; W lets a user's source meet any of an item's (say ID against text).
+        self.user_mix = nn.Linear(out_dim, out_dim, bias=False) if cross_source else None
+        if self.user_mix is not None:
+            nn.init.zeros_(self.user_mix.weight)
         self.ctr = CTRHead(out_dim, hidden, mlp_dropout) if "ctr" in heads else None
         self.retrieval = RetrievalHead(n_items) if "retrieval" in heads else None
 
     def fuse(self, side: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x (B, S, d)``, ``mask (B, S)`` -> ``(B, D)``, dropping sources in training."""
-        fusion = self.user_fusion if side == "user" else self.item_fusion
-        return fusion(x, self.dropout(mask), mask)
+        if side == "item":
+            return self.item_fusion(x, self.dropout(mask), mask)
+        fused = self.user_fusion(x, self.dropout(mask), mask)
+        return fused if self.user_mix is None else fused + self.user_mix(fused)
 
     def forward(self, tables: SourceTables, users: torch.Tensor, items: torch.Tensor,
                 negatives: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

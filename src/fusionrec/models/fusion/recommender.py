@@ -100,7 +100,7 @@ class FusionRecommender:
                                   live=live)
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
-                              cfg.mlp_dropout)
+                              cfg.mlp_dropout, cfg.cross_source)
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
@@ -147,15 +147,18 @@ class FusionRecommender:
                 total = total + bce_loss(logits, labels)
         if "positive" in out and positive.any() and self.config.retrieval_weight > 0:
             weight = self.config.retrieval_weight if "ctr" in out else 1.0
-            # top-K batches are all positives: a mask would copy the (B, n_items) scores and
-            # scatter their gradient back for nothing
-            rows = slice(None) if bool(positive.all()) else positive
+            # top-K batches are all positives: a mask (or even a [:] view, whose backward
+            # zero-fills and copies) would cost a (B, n_items) copy and scatter for nothing
+            def kept(x):
+                return x if every_row else x[positive]
+
+            every_row = bool(positive.all())
             if self.config.retrieval_loss == "full_softmax":  # "negative" scores every item
-                term = full_softmax_loss(out["negative"][rows], batch.items[rows],
+                term = full_softmax_loss(kept(out["negative"]), kept(batch.items),
                                          self.config.temperature)
             else:
-                term = retrieval_loss(self.config.retrieval_loss, out["positive"][rows],
-                                      out["negative"][rows], self.config.temperature)
+                term = retrieval_loss(self.config.retrieval_loss, kept(out["positive"]),
+                                      kept(out["negative"]), self.config.temperature)
             total = total + weight * term
         return total
 
@@ -270,7 +273,8 @@ class FusionRecommender:
                                      t["tables.user_mask"].bool(), t["tables.item_mask"].bool())
         model.scorer_ = FusionScorer(len(model.sources_), cfg.embedding_dim,
                                      model.tables_.item.shape[0], cfg.fusion, cfg.source_dropout,
-                                     model.heads_, cfg.hidden, cfg.mlp_dropout)
+                                     model.heads_, cfg.hidden, cfg.mlp_dropout,
+                                     cfg.cross_source)
         model.scorer_.load_state_dict({k[len("scorer."):]: v for k, v in t.items()
                                        if k.startswith("scorer.")})
         model.scorer_.eval()
