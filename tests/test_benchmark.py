@@ -172,3 +172,17 @@ def test_report_statistics_and_published_filter():
     assert "| lm-zero-shot | interactions | – | 1 | 0.5500 |" in report
     assert "| *P (published)* | – | – | – | 0.9000 |" in report and "Q (published)" not in report
     assert "a: +0.2000" in report and "n_rows" not in report
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
+    from fusionrec.config import load_config
+    from fusionrec.evaluation.suite import load_suite
+
+    suite = load_suite(path)
+    for entry in suite.entries:
+        config = load_config(entry.config, entry.overrides)  # every override names a real key
+        if config.model.name == "fusion":
+            from fusionrec.models.fusion.config import FusionConfig
+
+            FusionConfig(**{k: v for k, v in config.model.params.items()})

@@ -231,3 +231,25 @@ def test_cross_source_map_starts_at_identity_learns_and_survives_save_load(topk_
     np.testing.assert_allclose(loaded.score_all(users), model.score_all(users), rtol=1e-5,
                                atol=1e-6)
     assert loaded.get_params()["cross_source"] is True
+
+
+def test_cosine_scale_scores_are_scaled_cosines_plus_the_item_bias(topk_split, tmp_path):
+    from fusionrec.models.fusion.model import FusionScorer
+
+    scorer = FusionScorer(2, 4, 6, cosine_scale=10.0).eval()
+    x, mask = torch.randn(3, 2, 4) * 5, torch.ones(3, 2, dtype=torch.bool)
+    u, i = scorer.fuse("user", x, mask), scorer.fuse("item", x, mask)
+    torch.testing.assert_close(u.norm(dim=-1), torch.full((3,), 10.0))
+    torch.testing.assert_close(i.norm(dim=-1), torch.ones(3))
+    with pytest.raises(ValueError, match="cosine_scale"):
+        FusionConfig(cosine_scale=-1.0)
+
+    model = _model(retrieval_loss="full_softmax", temperature=1.0, cosine_scale=5.0)
+    model.set_text_features(_text(topk_split.features)).fit(topk_split)
+    users = np.arange(8)
+    scores = model.score_all(users)
+    bias = model.module_.scorer.retrieval.item_bias.detach().numpy()
+    assert np.all(np.abs(scores - bias) <= 5.0 + 1e-4)  # |s * cos| <= s
+    model.save(tmp_path)
+    np.testing.assert_allclose(FusionRecommender.load(tmp_path).score_all(users), scores,
+                               rtol=1e-5, atol=1e-5)

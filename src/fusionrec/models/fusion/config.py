@@ -67,6 +67,10 @@ class FusionConfig:
       identity, so the score is ``u^T (I + W) i``: with ``concat`` any user source can meet
       any item source (a user's ID vector and an item's text) instead of each source scoring
       only against itself.
+    - ``cosine_scale``: 0 (off) or ``s > 0``: fused user and item vectors are L2-normalised
+      and the score is ``s * cos(u, i) + b_i`` (``s`` is an inverse temperature; keep
+      ``temperature: 1`` then), so a vector's length cannot stand in for popularity, which the
+      item bias models.
     - ``layers``: LightGCN layers for the interaction and social graphs; ``kg_layers`` and
       ``kg_neighbours``: rounds and sampled neighbours of the KG attention.
     - ``hide_batch_edges``: in training, propagate over the training graph minus the edges of
@@ -111,6 +115,7 @@ class FusionConfig:
     init_std: float = 0.1
     mask_cold_ids: bool = False
     cross_source: bool = False
+    cosine_scale: float = 0.0
     hide_batch_edges: bool = True
     encoder: Mapping[str, Any] | None = field(default=None)
     lm_mode: str = "frozen"
@@ -148,6 +153,8 @@ class FusionConfig:
             _fail("retrieval_weight", "must be >= 0", self.retrieval_weight)
         if self.n_negatives < 1:
             _fail("n_negatives", "must be >= 1", self.n_negatives)
+        if self.cosine_scale < 0:
+            _fail("cosine_scale", "must be >= 0 (0: plain dot product)", self.cosine_scale)
         if self.temperature <= 0:
             _fail("temperature", "must be > 0", self.temperature)
         for key in ("layers", "social_layers", "kg_layers"):

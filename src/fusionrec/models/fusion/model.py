@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fusionrec.models.fusion.fusion import SourceDropout, make_fusion
@@ -45,8 +46,9 @@ class FusionScorer(nn.Module):
     def __init__(self, n_sources: int, dim: int, n_items: int, fusion: str = "concat",
                  source_dropout: float = 0.0, heads: tuple[str, ...] = ("retrieval",),
                  hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0,
-                 cross_source: bool = False) -> None:
+                 cross_source: bool = False, cosine_scale: float = 0.0) -> None:
         super().__init__()
+        self.cosine_scale = cosine_scale
         self.dropout = SourceDropout(source_dropout)
         self.user_fusion = make_fusion(fusion, n_sources, dim)
         self.item_fusion = make_fusion(fusion, n_sources, dim)
@@ -62,9 +64,14 @@ class FusionScorer(nn.Module):
     def fuse(self, side: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x (B, S, d)``, ``mask (B, S)`` -> ``(B, D)``, dropping sources in training."""
         if side == "item":
-            return self.item_fusion(x, self.dropout(mask), mask)
+            fused = self.item_fusion(x, self.dropout(mask), mask)
+            return fused if not self.cosine_scale else F.normalize(fused, dim=-1)
         fused = self.user_fusion(x, self.dropout(mask), mask)
-        return fused if self.user_mix is None else fused + self.user_mix(fused)
+        if self.user_mix is not None:
+            fused = fused + self.user_mix(fused)
+        if self.cosine_scale:  # u . i = scale * cos(u, i): the scale on one side is enough
+            fused = self.cosine_scale * F.normalize(fused, dim=-1)
+        return fused
 
     def forward(self, tables: SourceTables, users: torch.Tensor, items: torch.Tensor,
                 negatives: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

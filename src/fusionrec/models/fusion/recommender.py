@@ -100,7 +100,7 @@ class FusionRecommender:
                                   live=live)
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
-                              cfg.mlp_dropout, cfg.cross_source)
+                              cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale)
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
@@ -274,7 +274,7 @@ class FusionRecommender:
         model.scorer_ = FusionScorer(len(model.sources_), cfg.embedding_dim,
                                      model.tables_.item.shape[0], cfg.fusion, cfg.source_dropout,
                                      model.heads_, cfg.hidden, cfg.mlp_dropout,
-                                     cfg.cross_source)
+                                     cfg.cross_source, cfg.cosine_scale)
         model.scorer_.load_state_dict({k[len("scorer."):]: v for k, v in t.items()
                                        if k.startswith("scorer.")})
         model.scorer_.eval()
