@@ -53,3 +53,14 @@ def tiny_bert(tmp_path_factory) -> Path:
                         max_position_embeddings=256)
     BertForSequenceClassification(config).save_pretrained(str(folder))
     return folder
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared, busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ FAST = {"embedding_dim": 16, "hidden": [32], "layers": 1, "social_layers": 1,
         "trainer": {"epochs": 12, "batch_size": 256, "lr": 0.02, "patience": 0}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
