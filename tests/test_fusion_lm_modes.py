@@ -24,7 +24,8 @@ from fusionrec.training.optim import lr_at, make_optimizer, set_lr
 # the tiny random-weight BERT (loaded here without its classification head) and one torch
 # thread for tiny tensors, as in the cross-encoder and fusion tests
 from test_cross_encoder import tiny_lm  # noqa: E402,F401
-from test_fusion_recommender import one_thread  # noqa: E402,F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
