@@ -174,7 +174,8 @@ def test_report_statistics_and_published_filter():
     assert "a: +0.2000" in report and "n_rows" not in report
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")),
+                         ids=lambda p: p.name)
 def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
     from fusionrec.config import load_config
     from fusionrec.evaluation.suite import load_suite
@@ -185,4 +186,4 @@ def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
         if config.model.name == "fusion":
             from fusionrec.models.fusion.config import FusionConfig
 
-            FusionConfig(**{k: v for k, v in config.model.params.items()})
+            FusionConfig(**config.model.params)

@@ -3,9 +3,9 @@
 Texts are tokenised once, sorted by length (longest first) and batched, so padding is small and
 the progress bar's first estimate is pessimistic rather than optimistic. Forward passes run under
 ``torch.inference_mode`` on the cores other processes leave idle (:mod:`threads`), one batch per
-core on CPU (:func:`~fusionrec.encoders.threads.run_on_threads`), in the precision :mod:`precision` picks; bf16/fp16 run on a
-mixed-precision twin of the model (:mod:`mixed`: low-precision matmuls, fp32 norms and residual
-stream).
+core on CPU (:func:`~fusionrec.encoders.threads.run_on_threads`), in the precision
+:mod:`precision` picks; bf16/fp16 run on a mixed-precision twin of the model (:mod:`mixed`:
+low-precision matmuls, fp32 norms and residual stream).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 ``bf16`` runs the step's matrix products (``mm``, ``addmm``, ``linear``...) in bfloat16 under
 ``torch.autocast``; parameters, optimiser state, element-wise work and anything a model adds
 to a product's output (a bias, a softmax) stay float32. On CPUs with AMX that makes a
-full-softmax retrieval step's ``(batch x n_items)`` products about 5x faster
-(``benchmarks/train_precision.py``). Validation and scoring always run in float32.
+full-softmax retrieval step's ``(batch x n_items)`` products about 5x faster, but the casts and
+the float32 softmax around them keep the whole step's gain small (1.13x on the Last.FM top-K
+config, ``benchmarks/train_precision.py``). Validation and scoring always run in float32.
 """
 
 from __future__ import annotations

@@ -149,10 +149,11 @@ class FusionRecommender:
             weight = self.config.retrieval_weight if "ctr" in out else 1.0
             # top-K batches are all positives: a mask (or even a [:] view, whose backward
             # zero-fills and copies) would cost a (B, n_items) copy and scatter for nothing
+            every_row = bool(positive.all())
+
             def kept(x):
                 return x if every_row else x[positive]
 
-            every_row = bool(positive.all())
             if self.config.retrieval_loss == "full_softmax":  # "negative" scores every item
                 term = full_softmax_loss(kept(out["negative"]), kept(batch.items),
                                          self.config.temperature)
