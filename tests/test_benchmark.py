@@ -4,6 +4,8 @@ suite validation and the markdown report."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,10 @@ import yaml
 
 from fusionrec.cli.main import main
 from fusionrec.config import ConfigError
-from fusionrec.evaluation.benchmark import RECORD_FIELDS
+from fusionrec.evaluation.benchmark import RECORD_FIELDS, run_suite
 from fusionrec.evaluation.report import mean_std, render_report
 from fusionrec.evaluation.suite import Published, Suite, load_suite
+from fusionrec.locks import try_exclusive
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "benchmarks" / "smoke.yaml"
@@ -124,6 +127,65 @@ def test_resume_keeps_finished_runs(tmp_path):
     assert again[0] == first[0] and again[1]["seed"] == 3
     report = (out / "report.md").read_text()
     assert "| *Ref (published)* |" in report and "a paper" in report
+
+
+def _wait_for(condition, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_run_another_process_holds_is_waited_for_and_its_record_taken_over(tmp_path):
+    """Two processes on one --out: the second must neither delete nor retrain the run the
+    first is training (it used to rmtree it), and must end with the whole suite's records."""
+    popularity = str(REPO / "configs" / "quickstart-popularity.yaml")
+    suite = load_suite(_suite(tmp_path, [{"name": "first", "config": popularity},
+                                         {"name": "held", "config": popularity},
+                                         {"name": "last", "config": popularity}]))
+    out = tmp_path / "out"
+    held_run = out / "runs" / "held" / "seed-0"
+    held_run.mkdir(parents=True)
+    (held_run / "model.safetensors.partial").write_text("the other process is writing this")
+    outcome = {}
+    with try_exclusive(out / "runs" / "held" / ".seed-0.lock") as locked:
+        assert locked
+        worker = threading.Thread(target=lambda: outcome.update(
+            result=run_suite(suite, out, resume=True, progress=False)))
+        worker.start()
+        _wait_for(lambda: (out / "results.json").is_file()
+                  and len(json.loads((out / "results.json").read_text())) == 2,
+                  "the two free runs")
+        assert [r["model"] for r in json.loads((out / "results.json").read_text())] == \
+            ["first", "last"]
+        assert worker.is_alive()  # waiting for the held run, not running it
+        assert (held_run / "model.safetensors.partial").is_file()
+        theirs = {**json.loads((out / "runs" / "first" / "seed-0" / "record.json").read_text()),
+                  "model": "held", "wall_seconds": 123.0}
+        (held_run / "record.json").write_text(json.dumps(theirs))
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    records = outcome["result"].records
+    assert [r["model"] for r in records] == ["first", "held", "last"]
+    assert records[1] == theirs  # taken over, not retrained
+    assert (held_run / "model.safetensors.partial").is_file()
+    assert json.loads((out / "results.json").read_text()) == records
+
+
+def test_resume_retries_earlier_failures_and_runs_a_dead_processs_leftovers(tmp_path):
+    popularity = str(REPO / "configs" / "quickstart-popularity.yaml")
+    suite = load_suite(_suite(tmp_path, [{"name": "failed", "config": popularity},
+                                         {"name": "orphan", "config": popularity}]))
+    out = tmp_path / "out"
+    failed, orphan = out / "runs" / "failed" / "seed-0", out / "runs" / "orphan" / "seed-0"
+    failed.mkdir(parents=True)
+    orphan.mkdir(parents=True)
+    (failed / "record.json").write_text(json.dumps({"model": "failed", "seed": 0,
+                                                     "metrics": {}, "error": "OOM"}))
+    (orphan / "half-written").write_text("its process died, releasing the lock")
+    records = run_suite(suite, out, resume=True, progress=False).records
+    assert all("error" not in r and r["metrics"]["ndcg@10"] > 0 for r in records)
+    assert not (orphan / "half-written").exists() and (orphan / "record.json").is_file()
 
 
 @pytest.mark.parametrize("entries, extra, message", [

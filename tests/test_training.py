@@ -135,6 +135,25 @@ def test_early_stopping_restores_best_weights(split):
     assert evaluate(model, split, "valid")["ndcg@10"] == pytest.approx(summary.best_value)
 
 
+def test_min_delta_ignores_gains_smaller_than_it(split):
+    seen = []
+    trainer = Trainer(_fast(epochs=40, lr=0.02, patience=3, min_delta=0.01), progress=False,
+                      callbacks=[lambda epoch, record: seen.append(record["valid"]["ndcg@10"])])
+    trainer.fit(BPRMF(embedding_dim=16), split)
+    summary = trainer.summary_
+    best, best_epoch, bad = None, 0, 0
+    for epoch, value in enumerate(seen, start=1):  # replay the rule on the recorded curve
+        if best is None or value > best + 0.01:
+            best, best_epoch, bad = value, epoch, 0
+        else:
+            bad += 1
+    assert summary.best_epoch == best_epoch and summary.best_value == best
+    assert summary.stopped_early and bad == 3 == summary.epochs_run - best_epoch
+    assert any(v > best for v in seen[best_epoch:])  # a gain under min_delta was ignored
+    with pytest.raises(ValueError, match="min_delta"):
+        TrainerConfig(min_delta=-0.1)
+
+
 def test_lr_is_cut_when_the_valid_metric_stalls(split, tmp_path):
     config = _fast(epochs=30, lr=0.05, patience=4, lr_plateau_factor=0.5,
                    lr_plateau_patience=2)

@@ -111,6 +111,7 @@ class TrainerConfig:
     dropout: float = 0.0
     grad_clip: float = 0.0            # max global grad norm; 0 = off
     patience: int = 5                 # epochs without improvement before stopping; 0 = never
+    min_delta: float = 0.0            # a valid metric must beat its best by more to improve
     monitor: str = "auto"             # valid metric; auto = ndcg@<first k> (top-K) or auc (CTR)
     seed: int = 0
     num_threads: int = 0              # torch intra-op threads; 0 = leave torch's default
@@ -132,6 +133,7 @@ class TrainerConfig:
         _check(0 <= self.dropout < 1, "trainer.dropout", "must be in [0, 1)", self.dropout)
         _check(self.grad_clip >= 0, "trainer.grad_clip", "must be >= 0", self.grad_clip)
         _check(self.patience >= 0, "trainer.patience", "must be >= 0", self.patience)
+        _check(self.min_delta >= 0, "trainer.min_delta", "must be >= 0", self.min_delta)
         _check(bool(self.monitor), "trainer.monitor", "must name a metric or be auto",
                self.monitor)
         _check(self.seed >= 0, "trainer.seed", "must be >= 0", self.seed)

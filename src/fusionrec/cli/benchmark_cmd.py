@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     bench.add_argument("--only", help="comma-separated entries to run: run-folder names or row "
                        "labels (a label such as implicit-als picks that row in every table)")
     bench.add_argument("--resume", action="store_true",
-                       help="keep finished runs in --out and run the rest")
+                       help="keep finished runs in --out and run the rest; also how a second "
+                       "process joins one at work on the same --out (each run is locked while "
+                       "it trains, so they share the runs)")
     bench.add_argument("--data-dir", help="data root (default: $FUSIONREC_DATA, then "
                        "~/.cache/fusionrec/data)")
     bench.add_argument("--no-progress", dest="progress", action="store_false",

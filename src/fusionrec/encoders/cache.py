@@ -17,18 +17,18 @@ concurrent compaction) re-reads the index under the lock before calling the fold
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import time
 import uuid
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
+
+from fusionrec.locks import exclusive
 
 FORMAT = 1
 META = "meta.json"
@@ -67,18 +67,6 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive inter-process lock on ``path`` (created if needed; never deleted, so
-    every process locks the same inode)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
 class CacheCorrupt(Exception):
     pass
 
@@ -113,7 +101,7 @@ class EmbeddingCache:
 
     def _lock(self):
         self.dir.mkdir(parents=True, exist_ok=True)
-        return _exclusive(self.dir / LOCK)
+        return exclusive(self.dir / LOCK)
 
     # -- reading ---------------------------------------------------------------------------
     def _open(self) -> None:

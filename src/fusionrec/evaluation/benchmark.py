@@ -12,6 +12,7 @@ Writes, under ``out_dir``::
     runs/<entry>/seed-<s>/   each run's folder (config, weights, split manifest, telemetry)
                              plus record.json, its record, and (ablation suites)
                              test_units.safetensors, its per-user / per-row test values
+    runs/<entry>/.seed-<s>.lock   held while a process works on that run
 
 A record holds exactly ``dataset, protocol, model, sources, shots, seed, metrics,
 wall_seconds, split_sha256`` (``metrics``: the test part; ``split_sha256``: the sha256 of the
@@ -27,12 +28,14 @@ import json
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from fusionrec.config import ConfigError
 from fusionrec.evaluation.suite import Suite, SuiteEntry
+from fusionrec.locks import exclusive, try_exclusive
 
 RESULTS_FILE, REPORT_FILE, RUNS_DIR, RECORD_FILE = ("results.json", "report.md", "runs",
                                                     "record.json")
@@ -156,9 +159,23 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # a name of its own per writer: two processes on one --out must not share a temporary file
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def _read_record(path: Path) -> tuple[dict[str, Any], float] | None:
+    """A run's record and when it was written, or ``None`` if it has none."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _lock_path(run_dir: Path) -> Path:
+    # beside the run folder, not in it: a rerun deletes the folder, never the lock
+    return run_dir.parent / f".{run_dir.name}.lock"
 
 
 def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (),
@@ -172,10 +189,14 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
     ``name`` or ``peer`` shared by the rows of a ``shots`` list or of several tables).
     ``resume`` reuses the records of runs that finished in an earlier call (and reruns failed
     or unfinished ones); without it, an ``out_dir`` that already holds results is refused.
+
+    Several processes may work on one ``out_dir`` at once (start the others with ``resume``):
+    each run is held under a lock while it trains, a process skips runs another one holds and
+    comes back for them at the end, and it takes over the record the other one wrote (or the
+    run itself, if that process died without writing one). So every process ends with the
+    whole suite's results and report.
     """
     from tqdm import tqdm
-
-    from fusionrec.evaluation.report import render_report
 
     out = Path(out_dir)
     if not resume and ((out / RESULTS_FILE).exists() or (out / RUNS_DIR).exists()):
@@ -188,33 +209,61 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
         raise ConfigError(f"--only names unknown entries {missing}; suite has "
                           f"{[e.folder for e in suite.entries]}")
     plan = [(e, s) for e in entries for s in (tuple(seeds) if seeds else e.seeds)]
+    run_dirs = [out / RUNS_DIR / e.folder / f"seed-{s}" for e, s in plan]
     out.mkdir(parents=True, exist_ok=True)
-    lookup, records, run_dirs = _SourceLookup(data_dir), [], []
-    bar = tqdm(plan, desc=f"benchmark {suite.name}", unit="run", disable=not progress)
-    for entry, seed in bar:
-        bar.set_postfix_str(f"{entry.folder} seed {seed}")
-        run_dir = out / RUNS_DIR / entry.folder / f"seed-{seed}"
-        record_path = run_dir / RECORD_FILE
-        record = json.loads(record_path.read_text()) if resume and record_path.is_file() \
-            else None
-        if record is None or "error" in record:
-            if run_dir.exists():  # an unfinished or failed earlier try: start it afresh
-                shutil.rmtree(run_dir)
-            record = _run_one(entry, seed, entry.run_overrides(seed, tuple(overrides)),
-                              run_dir, data_dir, progress, lookup, suite.peer_python)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(record_path, record)
-        if suite.ablation is not None and "error" not in record and not entry.peer:
-            _ensure_units(run_dir, data_dir)
-        records.append(record)
-        run_dirs.append(run_dir)
-        _write_json(out / RESULTS_FILE, records)
-        bar.write(_summary_line(entry.folder, record))
+    # A failed record written after this moment is a concurrent process's fresh try: kept, not
+    # retried again. One from before is an earlier call's, which resume retries.
+    since = time.time()
+    lookup = _SourceLookup(data_dir)
+    records: list[dict[str, Any] | None] = [None] * len(plan)
+    bar = tqdm(total=len(plan), desc=f"benchmark {suite.name}", unit="run",
+               disable=not progress)
+
+    def settle(i: int, *, wait: bool) -> bool:
+        (entry, seed), run_dir = plan[i], run_dirs[i]
+        with try_exclusive(_lock_path(run_dir), wait=wait) as held:
+            if not held:
+                return False
+            bar.set_postfix_str(f"{entry.folder} seed {seed}")
+            found = _read_record(run_dir / RECORD_FILE)
+            kept = found is not None and ("error" not in found[0] or found[1] >= since)
+            if kept:
+                record = found[0]
+            else:
+                if run_dir.exists():  # an unfinished or failed earlier try: start it afresh
+                    shutil.rmtree(run_dir)
+                record = _run_one(entry, seed, entry.run_overrides(seed, tuple(overrides)),
+                                  run_dir, data_dir, progress, lookup, suite.peer_python)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                _write_json(run_dir / RECORD_FILE, record)
+            if suite.ablation is not None and "error" not in record and not entry.peer:
+                _ensure_units(run_dir, data_dir)
+        records[i] = record
+        _write_json(out / RESULTS_FILE, [r for r in records if r is not None])
+        bar.update(1)
+        bar.write(_summary_line(entry.folder, record, kept))
+        return True
+
+    elsewhere = [i for i in range(len(plan)) if not settle(i, wait=False)]
+    if elsewhere:
+        bar.write(f"waiting for {len(elsewhere)} run(s) another process is working on")
+    for i in elsewhere:
+        settle(i, wait=True)
     bar.close()
-    ablations = _ablations(suite, records, [d.parent.name for d in run_dirs], out)
-    figures = _figures(out, records, run_dirs, suite, ablations)
-    report = out / REPORT_FILE
-    report.write_text(render_report(records, suite, ablations, figures), encoding="utf-8")
+    return _write_report(suite, out, [r for r in records if r is not None], run_dirs)
+
+
+def _write_report(suite: Suite, out: Path, records: list[dict[str, Any]],
+                  run_dirs: list[Path]) -> BenchmarkOutcome:
+    """The ablation, plots and report.md (one process at a time: they share the files)."""
+    from fusionrec.evaluation.report import render_report
+
+    with exclusive(out / ".report.lock"):
+        _write_json(out / RESULTS_FILE, records)
+        ablations = _ablations(suite, records, [d.parent.name for d in run_dirs], out)
+        figures = _figures(out, records, run_dirs, suite, ablations)
+        report = out / REPORT_FILE
+        report.write_text(render_report(records, suite, ablations, figures), encoding="utf-8")
     return BenchmarkOutcome(records, out / RESULTS_FILE, report)
 
 
@@ -256,10 +305,12 @@ def _figures(out: Path, records, run_dirs, suite: Suite, ablations) -> dict:
         return {}
 
 
-def _summary_line(name: str, record: dict[str, Any]) -> str:
+def _summary_line(name: str, record: dict[str, Any], kept: bool = False) -> str:
+    """One line per run; ``kept``: its record came from an earlier call or another process."""
     if "error" in record:
         return f"FAILED {name} seed {record['seed']}: {record['error']}"
     shown = [(k, v) for k, v in record["metrics"].items() if k in ("auc", "f1", "ndcg@10",
                                                                    "recall@10")]
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown)
-    return f"done   {name} seed {record['seed']}: {metrics} ({record['wall_seconds']:.1f}s)"
+    return (f"{'kept' if kept else 'done':<6} {name} seed {record['seed']}: {metrics} "
+            f"({record['wall_seconds']:.1f}s)")

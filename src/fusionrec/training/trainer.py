@@ -218,10 +218,13 @@ class Trainer:
         """Update best/patience bookkeeping; True when this epoch is the new best."""
         summary.epochs_run = epoch
         value = valid.get(summary.monitor)
+        # Gains within min_delta are noise (the valid metric of a converged model jitters):
+        # they neither reset patience nor move the best checkpoint.
+        margin = self.config.min_delta
         improved = value is not None and not math.isnan(value) and (
             summary.best_value is None
-            or (value > summary.best_value if _higher_is_better(summary.monitor)
-                else value < summary.best_value))
+            or (value > summary.best_value + margin if _higher_is_better(summary.monitor)
+                else value < summary.best_value - margin))
         if improved:
             summary.best_value, summary.best_epoch, summary.bad_epochs = value, epoch, 0
         elif valid:
