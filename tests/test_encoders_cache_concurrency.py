@@ -7,6 +7,8 @@ compaction or rebuild in one process must never delete a shard another process's
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 import traceback
 import warnings
 
@@ -87,3 +89,36 @@ def test_stale_handles_merge_instead_of_clobbering(tmp_path):
         assert found.all() and handle.rebuilt is None
         np.testing.assert_array_equal(vectors, rows[:12])
     assert first.lookup(keys)[1].tolist() == [True] * 11 + [False]  # b5 came after its add
+
+
+class _CountingEncoder(HashingEncoder):
+    """A slow encoder that counts the texts it is asked to encode (shared across threads)."""
+
+    def __init__(self, dim: int, counts: list[int]) -> None:
+        super().__init__(dim)
+        self.counts = counts
+
+    def encode(self, texts, progress=False):
+        time.sleep(0.3)  # long enough for the other caller to miss the cache too
+        self.counts.append(len(texts))
+        return super().encode(texts, progress)
+
+
+def test_two_callers_missing_the_same_texts_encode_them_once(tmp_path):
+    texts = [f"catalogue item {k}" for k in range(40)]
+    counts: list[int] = []
+    results: dict[int, tuple] = {}
+    barrier = threading.Barrier(2)
+
+    def call(index: int) -> None:
+        barrier.wait(timeout=30)
+        results[index] = encode_cached(texts, _CountingEncoder(DIM, counts), tmp_path, "v1")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert counts == [len(texts)]  # one of them encoded, the other waited and reused
+    assert sorted(stats["encoded"] for _, stats in results.values()) == [0, len(texts)]
+    np.testing.assert_array_equal(results[0][0], results[1][0])

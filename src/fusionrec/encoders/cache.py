@@ -13,6 +13,8 @@ Every change to the index (add, compaction, removal, rebuild) holds an exclusive
 ``.lock`` and re-reads the index first: writers merge their shards with everyone else's instead
 of clobbering them, and only the lock holder deletes files. A reader that finds a shard gone (a
 concurrent compaction) re-reads the index under the lock before calling the folder corrupt.
+(:func:`fusionrec.encoders.features.encode_cached` also takes a second lock while it encodes
+a folder's misses, so texts that two processes miss at once are encoded once.)
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ class EmbeddingCache:
         self.dir = Path(root).expanduser() / f"{slug[-40:]}-{text_version}-{digest}"
         self.rebuilt: str | None = None
         self._reset()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """(Re-)read the index, seeing the rows other processes have added meanwhile."""
         try:
             self._open()
         except CacheCorrupt:

@@ -17,6 +17,10 @@ from fusionrec.data.schema import Dataset
 from fusionrec.encoders.base import TextEncoder
 from fusionrec.encoders.cache import EmbeddingCache, text_hash
 from fusionrec.encoders.config import EncoderConfig
+from fusionrec.locks import exclusive
+
+#: Held while a process encodes a cache folder's missing texts (see :func:`encode_cached`).
+ENCODING_LOCK = ".encoding.lock"
 
 
 @dataclass(frozen=True)
@@ -45,21 +49,30 @@ class TextFeatures:
 
 def encode_cached(texts: Sequence[str], encoder: TextEncoder, cache_root, text_version: str,
                   progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
-    """Vectors for ``texts``, encoding only distinct texts missing from the cache."""
+    """Vectors for ``texts``, encoding only distinct texts missing from the cache.
+
+    A miss is encoded while holding the cache folder's encoding lock, after a second look: two
+    processes that miss the same texts at once (benchmark runs sharing a suite) encode them
+    once, the second taking the first one's vectors instead of competing for the same cores."""
     hashes = [text_hash(t) for t in texts]
     cache = EmbeddingCache(cache_root, encoder.identity, text_version, encoder.dim)
     vectors, found = cache.lookup(hashes)
     todo: dict[str, int] = {}  # distinct missing text hash -> first row holding it
-    for row in np.flatnonzero(~found):
-        todo.setdefault(hashes[row], int(row))
     runtime: dict[str, Any] = {}
-    if todo:
-        fresh = encoder.encode([texts[row] for row in todo.values()], progress=progress)
-        runtime = encoder.runtime
-        cache.add(list(todo), fresh, runtime)
-        by_hash = dict(zip(todo, fresh))
-        for row in np.flatnonzero(~found):
-            vectors[row] = by_hash[hashes[row]]
+    if not found.all():
+        cache.dir.mkdir(parents=True, exist_ok=True)
+        with exclusive(cache.dir / ENCODING_LOCK):
+            cache.refresh()
+            vectors, found = cache.lookup(hashes)  # what others encoded while we waited
+            for row in np.flatnonzero(~found):
+                todo.setdefault(hashes[row], int(row))
+            if todo:
+                fresh = encoder.encode([texts[row] for row in todo.values()], progress=progress)
+                runtime = encoder.runtime
+                cache.add(list(todo), fresh, runtime)
+                by_hash = dict(zip(todo, fresh))
+                for row in np.flatnonzero(~found):
+                    vectors[row] = by_hash[hashes[row]]
     stats = {"texts": len(texts), "distinct": len(set(hashes)), "encoded": len(todo),
              "reused": int(found.sum()), "cache_dir": str(cache.dir),
              "rebuilt": cache.rebuilt, "runtime": runtime}
