@@ -14,20 +14,10 @@ from typing import Iterator
 
 
 @contextmanager
-def exclusive(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``, waiting for another holder to let go."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-@contextmanager
 def try_exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[bool]:
-    """Like :func:`exclusive`, but yields ``False`` at once (holding nothing) when another
-    open of ``path`` holds the lock, unless ``wait``."""
+    """Hold an exclusive lock on ``path`` (its folder is created if needed). With ``wait``,
+    wait for another holder to let go; without, yield ``False`` at once (holding nothing)
+    when another open of ``path`` holds it."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -38,4 +28,11 @@ def try_exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[bo
             return
         yield True
     finally:
-        os.close(fd)
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, waiting for another holder to let go."""
+    with try_exclusive(path, wait=True):
+        yield

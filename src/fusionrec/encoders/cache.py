@@ -106,8 +106,7 @@ class EmbeddingCache:
         self._where: dict[str, tuple[int, int]] = {}
 
     def _lock(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        return exclusive(self.dir / LOCK)
+        return exclusive(self.dir / LOCK)  # creates the folder if needed
 
     # -- reading ---------------------------------------------------------------------------
     def _open(self) -> None:

@@ -60,7 +60,6 @@ def encode_cached(texts: Sequence[str], encoder: TextEncoder, cache_root, text_v
     todo: dict[str, int] = {}  # distinct missing text hash -> first row holding it
     runtime: dict[str, Any] = {}
     if not found.all():
-        cache.dir.mkdir(parents=True, exist_ok=True)
         with exclusive(cache.dir / ENCODING_LOCK):
             cache.refresh()
             vectors, found = cache.lookup(hashes)  # what others encoded while we waited
