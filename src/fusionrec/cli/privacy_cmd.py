@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
@@ -42,7 +43,8 @@ def register(subparsers) -> None:
         "dp-head", help="re-train a fusion run's head with DP-SGD and report epsilon",
         description="Copies RUN_DIR to --out with the fusion head (fusion layers and heads) "
                     "re-trained by DP-SGD (Opacus) over the run's frozen per-source tables; "
-                    "prints epsilon for --delta and the test metrics before and after.")
+                    "prints epsilon for --delta and the test metrics before and after.",
+        epilog=epilog("dp", "fusionrec dp-head"))
     dp.add_argument("run_dir", metavar="RUN_DIR")
     dp.add_argument("--out", required=True, help="new run folder")
     dp.add_argument("--noise", type=float, default=1.0, help="noise multiplier")
@@ -153,6 +155,7 @@ def _pseudonym(args: argparse.Namespace) -> int:
 def _dp_head(args: argparse.Namespace) -> int:
     from fusionrec.training.artifacts import RunError
 
+    require_extra("dp", "fusionrec dp-head")
     try:
         from fusionrec.privacy.dp import DPConfig, private_run
 
@@ -162,8 +165,6 @@ def _dp_head(args: argparse.Namespace) -> int:
         if Path(args.out).exists():
             raise UserError(f"{args.out} already exists; choose a new --out folder")
         report, metrics = private_run(args.run_dir, args.out, config, args.data_dir)
-    except ImportError:
-        raise UserError("the DP head needs Opacus: pip install 'fusionrec[dp]'") from None
     except (ValueError, RunError) as error:
         raise UserError(str(error)) from None
     print(json.dumps({"dp": report.to_dict(), "test": metrics}, indent=2))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
 def register(subparsers) -> None:
     serve = subparsers.add_parser(
         "serve", help="serve recommendations, explanations and event recording over HTTP",
-        description="Serve a run folder over HTTP. Writes need FUSIONREC_API_KEY.")
+        description="Serve a run folder over HTTP. Writes need FUSIONREC_API_KEY.",
+        epilog=epilog("serve", "fusionrec serve"))
     serve.add_argument("run_dir", help="run folder written by `fusionrec train`")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
@@ -36,6 +38,8 @@ def register(subparsers) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
+
+    require_extra("serve", "fusionrec serve")
 
     from fusionrec.serving.settings import ServeSettings, SettingsError
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
 def register(subparsers) -> None:
     tune = subparsers.add_parser(
         "tune", help="search hyper-parameters with Optuna on the validation split; writes the "
-        "best config as YAML and a trials table")
+        "best config as YAML and a trials table", epilog=epilog("tune", "fusionrec tune"))
     tune.add_argument("-c", "--config", required=True,
                       help="run config YAML; an optional `tune:` section sets the search space "
                       "(default: one per model)")
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    require_extra("tune", "fusionrec tune")
     from fusionrec.cli.run_cmd import _user_errors
     from fusionrec.training.tune import BEST_FILE, TRIALS_CSV, tune
 
