@@ -4,14 +4,16 @@ error messages are the ones a user gets, and every spec fragment in it is a vali
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
 from fusionrec.data.errors import DataError
 from fusionrec.data.load import load_dataset, validate_dataset
 from fusionrec.data.spec_yaml import spec_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
 
 DOC = (REPO / "docs" / "datasets.md").read_text()
 

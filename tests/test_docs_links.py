@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
+
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
          REPO / "benchmarks" / "results" / "NOTES.md"]

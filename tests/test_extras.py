@@ -10,12 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from fusionrec import extras
 from fusionrec.cli.main import main
+
+REPO = Path(__file__).resolve().parents[1]
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 OPTIONAL = PYPROJECT["project"]["optional-dependencies"]

@@ -11,9 +11,11 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import REPO
 from fusionrec.extras import EXTRA_MODULES
+
+REPO = Path(__file__).resolve().parents[1]
 
 HIDDEN = sorted({module for modules in EXTRA_MODULES.values() for module in modules})
 
