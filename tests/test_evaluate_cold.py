@@ -3,9 +3,13 @@ cannot score a cold entity, the models that can, and the sparse-user breakdown."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from fusionrec.cli.main import main
 from fusionrec.data.protocols import make_split
 from fusionrec.data.schema import Dataset, Interactions, Vocabulary
 from fusionrec.data.split import ColdStart, ColdStartUnsupported, Pairs, Split
@@ -174,3 +178,21 @@ def test_report_table_has_one_column_per_occupied_bucket():
     assert "| a | interactions | – | 0.3000 ± 0.1414 | 0.1500 ± 0.0707 |" in lines
     assert not any(line.startswith("| b ") for line in lines)
     assert activity_lines(rows, "auc") == []
+
+
+def test_cli_refuses_in_one_line_and_reloads_cold_runs(tmp_path, capsys):
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    fast = ["--set", "trainer.epochs=1", "--set", "trainer.num_threads=1", "--no-progress"]
+    assert main(["train", "-c", str(configs / "quickstart-bprmf.yaml"), "--out",
+                 str(tmp_path / "bpr"), "--set", "protocol.name=cold-items", *fast]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: bpr-mf cannot score cold items")
+    run = tmp_path / "pop"
+    assert main(["train", "-c", str(configs / "quickstart-popularity.yaml"), "--out", str(run),
+                 "--set", "protocol.name=cold-users", "--set", "protocol.params.user_shots=1",
+                 *fast]) == 0
+    out = tmp_path / "metrics.json"
+    # re-evaluating reads the split manifest: the same cold users and candidates come back
+    assert main(["evaluate", str(run), "--json", str(out)]) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert json.loads(out.read_text())["metrics"] == pytest.approx(manifest["metrics"]["test"])
