@@ -78,6 +78,10 @@ def _fit(name, split, **params):
     return cls(**{**getattr(cls, "SMOKE_PARAMS", {}), **params}).fit(split)
 
 
+def _no_training(*args, **kwargs):
+    raise AssertionError("training started on a split the model cannot be evaluated on")
+
+
 def test_pure_id_models_say_they_cannot_score_cold_entities(world):
     items = make_split(world, "cold-items", seed=0)
     users = make_split(world, "cold-users", seed=0)
@@ -87,6 +91,9 @@ def test_pure_id_models_say_they_cannot_score_cold_entities(world):
                                                        r"\d+ \w+ of the valid part"):
             _fit("bpr-mf", split)
         untrained = model_class("bpr-mf")(**model_class("bpr-mf").SMOKE_PARAMS)
+        untrained.training_batches = _no_training
+        with pytest.raises(ColdStartUnsupported):  # refused before the first epoch
+            untrained.fit(split)
         with pytest.raises(ColdStartUnsupported, match="test part"):
             evaluate(untrained, split, "test")
     with pytest.raises(ColdStartUnsupported, match="popularity cannot score cold items"):
