@@ -5,8 +5,8 @@ Every table is headed by its dataset and protocol. Published reference numbers o
 under the tables they match; when a table has an ``lm-zero-shot`` (or
 ``cross-encoder-zero-shot``) row, the gain of every other row over it (first metric column)
 follows; for top-K tables, the sparse-user breakdown (``activity_report``); then the split each
-seed ran on (the split manifest's sha256, flagged when rows of one seed differ), the peer libraries' chosen grid points, the suite's source ablation (if any) and
-the PNG figures (``fusionrec.evaluation.plots``).
+seed ran on (the split manifest's sha256, flagged when rows of one seed differ), the peer
+libraries' chosen grid points, the suite's source ablation (if any) and the PNG figures (``fusionrec.evaluation.plots``).
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ PROTOCOLS: dict[str, str] = {
     "cold-users": "fusionrec.data.protocols.cold_users",
 }
 
-__all__ = ["PROTOCOLS", "ProtocolError", "derive_cold", "derive_features", "make_split", "protocol_module",
-           "protocol_params", "protocol_task"]
+__all__ = ["PROTOCOLS", "ProtocolError", "derive_cold", "derive_features", "make_split",
+           "protocol_module", "protocol_params", "protocol_task"]
 
 
 def protocol_module(name: str) -> ModuleType:
