@@ -42,7 +42,11 @@ def test_smoke_suite_writes_records_with_exactly_the_fields(smoke):
     suite = load_suite(SMOKE)
     assert len(records) == sum(len(e.seeds) for e in suite.entries) == 6
     for record in records:
-        assert tuple(record) == RECORD_FIELDS
+        # top-K records add the sparse-user breakdown after the fixed fields
+        assert tuple(record) == RECORD_FIELDS + ("by_activity",)
+        buckets = record["by_activity"]
+        assert sum(b["n_users"] for b in buckets.values()) == \
+            record["metrics"]["n_users_evaluated"]
         assert record["dataset"] == "synthetic" and record["protocol"] == "topk-random"
         assert record["shots"] is None and record["seed"] in (0, 1)
         assert 0 <= record["metrics"]["ndcg@10"] <= 1 and record["wall_seconds"] > 0

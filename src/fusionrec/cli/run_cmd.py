@@ -64,9 +64,11 @@ def _user_errors():
     """Exception types that mean 'fix your input', reported as one line."""
     from fusionrec.config import ConfigError
     from fusionrec.data.errors import DataError
+    from fusionrec.data.split import ColdStartUnsupported
     from fusionrec.training.artifacts import RunError
 
-    found = [ConfigError, DataError, RunError, FileNotFoundError]
+    # ColdStartUnsupported: the model chosen cannot score the split's cold entities
+    found = [ConfigError, DataError, RunError, FileNotFoundError, ColdStartUnsupported]
     try:
         from fusionrec.data.protocols import ProtocolError
 

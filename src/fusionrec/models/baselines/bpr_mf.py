@@ -57,6 +57,8 @@ class BPRMF:
 
     name: ClassVar[str] = "bpr-mf"
     sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
+    # Pure IDs: a cold user's or item's vector is untrained noise (fusionrec.evaluation.cold).
+    cold_start: ClassVar[frozenset[str]] = frozenset()
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
 

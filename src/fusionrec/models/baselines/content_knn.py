@@ -42,6 +42,8 @@ class ContentKNN(CosineScorer):
     embeddings instead of encoding."""
 
     name: ClassVar[str] = "content-knn"
+    # A cold item has text; a user without training items has no profile (scores 0).
+    cold_start: ClassVar[frozenset[str]] = frozenset({"items"})
 
     def __init__(self, encoder=None, calibrate: bool = True) -> None:
         super().__init__(encoder, calibrate)

@@ -21,6 +21,8 @@ class Popularity:
 
     name: ClassVar[str] = "popularity"
     sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
+    # A cold user gets everyone's list; cold items all have count 0, so it cannot rank them.
+    cold_start: ClassVar[frozenset[str]] = frozenset({"users"})
     SMOKE_PARAMS: ClassVar[dict] = {}  # fast settings for the shared conformance tests
 
     def fit(self, split: Split) -> "Popularity":
