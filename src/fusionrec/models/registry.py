@@ -15,6 +15,8 @@ MODELS: dict[str, str] = {
     "lightgcn": "fusionrec.models.baselines.lightgcn:LightGCN",
     "kgcn": "fusionrec.models.baselines.kg_baseline:KGCN",
     "content-knn": "fusionrec.models.baselines.content_knn:ContentKNN",
+    "content-map": "fusionrec.models.baselines.content_map:ContentMap",
+    "random": "fusionrec.models.baselines.random_scores:RandomScores",
     "lm-zero-shot": "fusionrec.models.baselines.lm_zero_shot:LMZeroShot",
     "fusion": "fusionrec.models.fusion.recommender:FusionRecommender",
 }
