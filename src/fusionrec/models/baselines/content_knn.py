@@ -23,15 +23,22 @@ from fusionrec.models.baselines.item_knn import user_item_matrix
 from fusionrec.models.baselines.ranking import SeenItems
 
 
-def item_text_vectors(features, config, progress: bool = False) -> np.ndarray:
-    """``(n_items, d)`` LM embeddings of the item texts of ``features`` (cached)."""
-    from fusionrec.encoders.factory import build_encoder
-    from fusionrec.encoders.features import encode_cached
+def item_texts(features, config):
+    """``(texts, textualiser)``: every item's text as this model (and the fusion model's text
+    source) renders it from ``features`` for an encoder ``config``, in index order."""
     from fusionrec.text.items import ItemTextualiser
     from fusionrec.text.options import TextOptions
 
     textualiser = ItemTextualiser(features, TextOptions.for_max_length(config.max_length))
-    texts = [textualiser.text(i) for i in range(features.n_items)]
+    return [textualiser.text(i) for i in range(features.n_items)], textualiser
+
+
+def item_text_vectors(features, config, progress: bool = False) -> np.ndarray:
+    """``(n_items, d)`` LM embeddings of the item texts of ``features`` (cached)."""
+    from fusionrec.encoders.factory import build_encoder
+    from fusionrec.encoders.features import encode_cached
+
+    texts, textualiser = item_texts(features, config)
     vectors, _ = encode_cached(texts, build_encoder(config), config.resolved_cache_dir(),
                                textualiser.version, progress)
     return vectors
