@@ -164,6 +164,9 @@ def test_content_models_beat_random_and_popularity_refuses_on_cold_items(world):
             found.setdefault(name, []).append(evaluate(model, split, "test", ks=(10,))["ndcg@10"])
         with pytest.raises(ColdStartUnsupported, match="popularity cannot score cold items"):
             evaluate(model_class("popularity")().fit(split), split, "test")
+        # the report's sources column: what it reads, not what the dataset has
+        assert fitted["content-map"].sources_ == ("interactions", "item_attributes",
+                                                  "item_text", "kg", "reviews")
     mean = {name: float(np.mean(values)) for name, values in found.items()}
     # the synthetic item text names each item's topic: both content models clear chance
     # clearly, and mapping into the collaborative space beats the raw text cosine

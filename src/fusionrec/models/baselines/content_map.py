@@ -39,13 +39,14 @@ from fusionrec.models.baselines.content_knn import item_text_vectors
 from fusionrec.models.baselines.cosine import unit_rows
 from fusionrec.models.baselines.item_knn import user_item_matrix
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.baselines.ranking import ScoreAllRanking, SeenItems
 from fusionrec.models.baselines.ridge_map import RidgePath, mean_ndcg, svd_factors
 
+ITEM_TEXT_SOURCES = ("interactions", "item_attributes", "item_text", "kg", "reviews")
 DEFAULT_LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 
-class ContentMap:
+class ContentMap(ScoreAllRanking):
     """Parameters: ``encoder`` (an ``EncoderConfig`` or mapping, as for ``content-knn``);
     ``embedding_dim``: SVD factors; ``lambdas``: the ridge penalties tried; ``k``: the valid
     NDCG cut-off the penalty is chosen on. :meth:`set_item_vectors` supplies precomputed item
@@ -117,7 +118,8 @@ class ContentMap:
         items = path.predict(vectors, self.penalty_)                     # (n_items, r) mapped
         items[warm] = warm_factors
         self.user_factors_, self.item_factors_ = users, items
-        self.sources_ = tuple(features.sources)
+        # what it reads: the interactions, and the item sources the item text is rendered from
+        self.sources_ = tuple(s for s in features.sources if s in ITEM_TEXT_SOURCES)
         return self
 
     def _valid_scores(self, split: Split, users: np.ndarray, vectors: np.ndarray,
@@ -165,11 +167,6 @@ class ContentMap:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """``(len(users), n_items)`` scores."""
         return self.user_factors_[np.asarray(users, dtype=np.int64)] @ self.item_factors_.T
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()

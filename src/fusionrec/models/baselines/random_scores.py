@@ -17,7 +17,7 @@ import numpy as np
 
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.baselines.ranking import ScoreAllRanking, SeenItems
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -41,7 +41,7 @@ def uniform_scores(seed: int, users: np.ndarray, items: np.ndarray) -> np.ndarra
     return ((key >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
 
 
-class RandomScores:
+class RandomScores(ScoreAllRanking):
     """Parameters: ``seed`` (the benchmark's ``trainer.seed`` when the config sets none)."""
 
     name: ClassVar[str] = "random"
@@ -78,11 +78,6 @@ class RandomScores:
         items = np.arange(self.n_items_)
         return uniform_scores(self.seed, np.repeat(users, self.n_items_),
                               np.tile(items, len(users))).reshape(len(users), self.n_items_)
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()
