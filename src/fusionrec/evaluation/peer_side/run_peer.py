@@ -272,7 +272,7 @@ GRIDS = {
                         for lr in (0.05, 0.1) for reg in (0.01, 0.03)], [200, 400, 800]),
         # lambda_v: how strongly an item's factors are tied to its text's topics (the paper
         # uses 100 for out-of-matrix prediction); lambda_u at the paper's 0.01
-        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0)],
+        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0, 1000.0)],
                        [CTR_EPOCHS]),
     },
     "ctr": {
@@ -284,7 +284,7 @@ GRIDS = {
                          [10, 20]),
         "cornac-bpr": ([{"learning_rate": lr, "lambda_reg": reg}
                         for lr in (0.05, 0.1) for reg in (0.03, 0.1, 0.3)], [400, 800, 1600]),
-        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0)],
+        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0, 1000.0)],
                        [CTR_EPOCHS]),
     },
 }
