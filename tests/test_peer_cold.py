@@ -157,3 +157,6 @@ def test_cornac_ctr_scores_cold_items_from_their_text(world, tmp_path, monkeypat
 
     chance = train_run(random, tmp_path / "random", progress=False).metrics["test"]
     assert result.test["ndcg@10"] > chance["ndcg@10"] + 0.05
+    # it read the item texts, and the report's sources column says so
+    assert result.record_fields()["sources"] == ["interactions", "item_attributes",
+                                                 "item_text", "kg", "reviews"]

@@ -79,11 +79,12 @@ class PeerResult:
     test: dict[str, float]        # ... and its test metrics (the record's ``metrics``)
     split_sha256: str             # the split manifest the peer was given
     grid: list[dict[str, Any]] = field(default_factory=list)  # every point's valid monitor
+    sources: tuple[str, ...] = ("interactions",)  # what the peer read (text peers: more)
 
     def record_fields(self) -> dict[str, Any]:
         """What a benchmark record adds for a peer row."""
         return {"library": self.library, "library_version": self.version,
-                "params": self.params,
+                "params": self.params, "sources": list(self.sources),
                 "selected_on": {"metric": f"valid {self.selected_on}",
                                 "value": self.valid[self.selected_on]}}
 
@@ -119,7 +120,8 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
     """Run peer model ``peer`` on the split ``config`` (a :class:`~fusionrec.config.RunConfig`)
     defines, in ``run_dir``; ``python``: the suite's configured peer python."""
     from fusionrec.evaluation.peer_side.exchange import read_outputs, write_split
-    from fusionrec.evaluation.peer_text import check_peer_cold_start, export_item_texts
+    from fusionrec.evaluation.peer_text import check_peer_cold_start, export_item_texts, \
+        peer_sources
     from fusionrec.evaluation.peers import MONITOR, PEER_LIBRARIES, output_metrics, select, \
         to_arrays
     from fusionrec.training import artifacts
@@ -152,7 +154,8 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
     grid = [{"params": o.params, f"valid {monitor}": m["valid"][monitor],
              "fit_seconds": o.fit_seconds} for o, m in zip(outputs, scored) if o.model == peer]
     result = PeerResult(peer, chosen.library, chosen.version, chosen.params, monitor,
-                        dict(best["valid"]), dict(best["test"]), sha, grid)
+                        dict(best["valid"]), dict(best["test"]), sha, grid,
+                        peer_sources(peer, split.features))
     (run_dir / PEER_FILE).write_text(json.dumps(
         {"peer": peer, "library": result.library, "version": result.version,
          "split_sha256": sha, "evaluation": settings, "selected_on": f"valid {monitor}",

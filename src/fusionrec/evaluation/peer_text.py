@@ -32,6 +32,16 @@ def check_peer_cold_start(peer: str, split: Split) -> None:
         check_cold_start(declared, split, part)
 
 
+def peer_sources(peer: str, features) -> tuple[str, ...]:
+    """The sources ``peer`` reads (the report's sources column): the training interactions, and
+    for a text-aware peer the item sources its texts are rendered from."""
+    if peer not in TEXT_PEERS:
+        return ("interactions",)
+    from fusionrec.models.baselines.content_map import ITEM_TEXT_SOURCES
+
+    return tuple(s for s in features.sources if s in ITEM_TEXT_SOURCES)
+
+
 def export_item_texts(peer: str, split: Split, encoder_config, folder: str | Path
                       ) -> Path | None:
     """Write ``item_text.json`` into the peer's split folder when ``peer`` reads item text

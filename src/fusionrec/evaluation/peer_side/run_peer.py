@@ -271,8 +271,10 @@ GRIDS = {
         "cornac-bpr": ([{"learning_rate": lr, "lambda_reg": reg}
                         for lr in (0.05, 0.1) for reg in (0.01, 0.03)], [200, 400, 800]),
         # lambda_v: how strongly an item's factors are tied to its text's topics (the paper
-        # uses 100 for out-of-matrix prediction); lambda_u at the paper's 0.01
-        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0, 1000.0)],
+        # uses 100); lambda_u at the paper's 0.01. Widened upwards: on ML-100K cold items
+        # (seed 0) valid NDCG@10 was 0.069, 0.105, 0.132, 0.140 at 10, 100, 1000, 10000,
+        # flattening at the top edge
+        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (100.0, 1000.0, 10000.0)],
                        [CTR_EPOCHS]),
     },
     "ctr": {
@@ -284,7 +286,7 @@ GRIDS = {
                          [10, 20]),
         "cornac-bpr": ([{"learning_rate": lr, "lambda_reg": reg}
                         for lr in (0.05, 0.1) for reg in (0.03, 0.1, 0.3)], [400, 800, 1600]),
-        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (10.0, 100.0, 1000.0)],
+        "cornac-ctr": ([{"lambda_u": 0.01, "lambda_v": lv} for lv in (100.0, 1000.0, 10000.0)],
                        [CTR_EPOCHS]),
     },
 }
