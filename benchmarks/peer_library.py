@@ -10,15 +10,15 @@ Per case (``topk``: Last.FM ``topk-random``, seed 0; ``ctr``: Last.FM-KG ``ctr-k
    keeps finished ones); each run folder holds the split manifest (``split.parquet/.json``).
 2. The split is read back from the BPR-MF run's manifest (``read_manifest`` checks its sha256;
    the Popularity run's manifest must carry the same hash) and exported as plain arrays in
-   FusionRec's internal indices (``fusionrec.evaluation.peer_side.exchange``).
-3. ``fusionrec/evaluation/peer_side/run_peer.py`` runs under ``.venv-peer/bin/python`` (or
+   FusionRec's internal indices (``fusionrec.experiments.peer_side.exchange``).
+3. ``fusionrec/experiments/peer_side/run_peer.py`` runs under ``.venv-peer/bin/python`` (or
    ``$FUSIONREC_PEER_PYTHON``; see ``benchmarks/peer/requirements.txt``) with one thread per
    peer, trains every point of each
    peer's small grid on the training positives, and writes valid and test top-K lists (training
    items skipped on valid; training and validation items skipped on test, as FusionRec's
    ``evaluate`` does) or per-row CTR scores.
 4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.evaluation.metrics``, what
-   ``evaluate`` calls for FusionRec's models, via ``fusionrec.evaluation.peers``) score every
+   ``evaluate`` calls for FusionRec's models, via ``fusionrec.experiments.peers``) score every
    output; each peer's grid point is chosen on the **valid** part only (NDCG@10 for top-K, AUC
    for CTR) and its test metrics reported. Prints a table and writes JSON (``--out``).
 
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from fusionrec.evaluation.peer_entry import RUNNER, THREAD_VARS, PeerUnavailable, peer_python
-from fusionrec.evaluation.peer_side.exchange import read_outputs, write_split
+from fusionrec.experiments.peer_entry import RUNNER, THREAD_VARS, PeerUnavailable, peer_python
+from fusionrec.experiments.peer_side.exchange import read_outputs, write_split
 # the scoring this script shares with the benchmark runner's peer entries
-from fusionrec.evaluation.peers import output_metrics, select, to_arrays, warm_auc
+from fusionrec.experiments.peers import output_metrics, select, to_arrays, warm_auc
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import yaml
 
 from fusionrec.cli.main import main
 from fusionrec.config import ConfigError
-from fusionrec.evaluation.ablation import AblationSpec, run_ablation
-from fusionrec.evaluation.paired import delong, paired_auc_delta, paired_mean_delta
-from fusionrec.evaluation.units import UnitValues, ranking_rows
+from fusionrec.experiments.ablation import AblationSpec, run_ablation
+from fusionrec.experiments.paired import delong, paired_auc_delta, paired_mean_delta
+from fusionrec.experiments.units import UnitValues, ranking_rows
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "benchmarks" / "smoke-ablation.yaml"
@@ -121,7 +121,7 @@ def test_unit_values_reproduce_evaluate_and_round_trip(protocol, tmp_path):
     from fusionrec.data.synthetic import generate
     from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.evaluation.metrics import auc_score
-    from fusionrec.evaluation.units import unit_values
+    from fusionrec.experiments.units import unit_values
     from fusionrec.models.baselines.item_knn import ItemKNN
 
     split = make_split(generate(), protocol, seed=0)
@@ -155,7 +155,7 @@ def test_ablation_spec_validates(tmp_path):
     suite["ablation"] = {"reference": "nope"}
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
-    from fusionrec.evaluation.suite import load_suite
+    from fusionrec.experiments.suite import load_suite
 
     with pytest.raises(ConfigError, match="not an entry"):
         load_suite(path)

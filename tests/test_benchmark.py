@@ -14,9 +14,9 @@ import yaml
 
 from fusionrec.cli.main import main
 from fusionrec.config import ConfigError
-from fusionrec.evaluation.benchmark import RECORD_FIELDS, run_suite
-from fusionrec.evaluation.report import mean_std, render_report
-from fusionrec.evaluation.suite import Published, Suite, load_suite
+from fusionrec.experiments.benchmark import RECORD_FIELDS, run_suite
+from fusionrec.experiments.report import mean_std, render_report
+from fusionrec.experiments.suite import Published, Suite, load_suite
 from fusionrec.locks import try_exclusive
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +244,7 @@ def test_report_statistics_and_published_filter():
                          ids=lambda p: p.name)
 def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
     from fusionrec.config import load_config
-    from fusionrec.evaluation.suite import load_suite
+    from fusionrec.experiments.suite import load_suite
 
     suite = load_suite(path)
     for entry in suite.entries:

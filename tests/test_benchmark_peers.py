@@ -15,18 +15,18 @@ import yaml
 
 from fusionrec.config import ConfigError, load_config
 from fusionrec.data.manifest import read_manifest
-from fusionrec.evaluation.benchmark import RECORD_FIELDS, run_suite
+from fusionrec.experiments.benchmark import RECORD_FIELDS, run_suite
 from fusionrec.evaluation.evaluate import evaluate
-from fusionrec.evaluation.peer_entry import CREATE_HINT, PEER_PYTHON_ENV, PeerUnavailable, \
+from fusionrec.experiments.peer_entry import CREATE_HINT, PEER_PYTHON_ENV, PeerUnavailable, \
     peer_python, repo_root
-from fusionrec.evaluation.report import render_report
-from fusionrec.evaluation.suite import Suite, load_suite
+from fusionrec.experiments.report import render_report
+from fusionrec.experiments.suite import Suite, load_suite
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 from fusionrec.training.run import load_data
 
 REPO = Path(__file__).resolve().parents[1]
 POPULARITY = REPO / "configs" / "quickstart-popularity.yaml"
-PEER_SIDE = REPO / "src" / "fusionrec" / "evaluation" / "peer_side"
+PEER_SIDE = REPO / "src" / "fusionrec" / "experiments" / "peer_side"
 
 
 def fake_table(n_users: int, n_items: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fusionrec.config import load_config
-from fusionrec.evaluation.peers import PEER_LIBRARIES
-from fusionrec.evaluation.suite import load_suite
+from fusionrec.experiments.peers import PEER_LIBRARIES
+from fusionrec.experiments.suite import load_suite
 from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.registry import MODELS
 

@@ -13,8 +13,8 @@ import yaml
 
 from fusionrec.cli.main import main
 from fusionrec.config import ConfigError, RunConfig
-from fusionrec.evaluation.report import render_report
-from fusionrec.evaluation.suite import Suite, load_suite
+from fusionrec.experiments.report import render_report
+from fusionrec.experiments.suite import Suite, load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 FEWSHOT = {"name": "fewshot-tallrec", "seed": 0, "params": {"shots": 8, "n_records": 400}}
@@ -94,7 +94,7 @@ def test_report_shows_the_gain_over_the_zero_shot_row(run):
 
 
 def test_only_selects_every_row_of_a_shots_list(tmp_path, tiny_bert):
-    from fusionrec.evaluation.benchmark import run_suite
+    from fusionrec.experiments.benchmark import run_suite
 
     suite = load_suite(_suite(tmp_path, tiny_bert))
     with pytest.raises(ConfigError, match="unknown entries"):

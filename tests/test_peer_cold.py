@@ -18,14 +18,14 @@ from fusionrec.data.protocols import make_split
 from fusionrec.data.split import ColdStartUnsupported
 from fusionrec.data.synthetic import generate
 from fusionrec.encoders.config import EncoderConfig
-from fusionrec.evaluation.benchmark import run_suite
+from fusionrec.experiments.benchmark import run_suite
 from fusionrec.evaluation.evaluate import evaluate
-from fusionrec.evaluation.peer_entry import PEER_PYTHON_ENV, repo_root, run_peer_entry
-from fusionrec.evaluation.peer_side.exchange import read_item_texts, read_split, write_split
-from fusionrec.evaluation.peer_side.run_peer import Snapshot, make_emitter
-from fusionrec.evaluation.peer_text import check_peer_cold_start, export_item_texts
-from fusionrec.evaluation.peers import to_arrays, topk_metrics
-from fusionrec.evaluation.suite import load_suite
+from fusionrec.experiments.peer_entry import PEER_PYTHON_ENV, repo_root, run_peer_entry
+from fusionrec.experiments.peer_side.exchange import read_item_texts, read_split, write_split
+from fusionrec.experiments.peer_side.run_peer import Snapshot, make_emitter
+from fusionrec.experiments.peer_text import check_peer_cold_start, export_item_texts
+from fusionrec.experiments.peers import to_arrays, topk_metrics
+from fusionrec.experiments.suite import load_suite
 from fusionrec.text.items import ItemTextualiser
 from fusionrec.text.options import TextOptions
 

@@ -1,4 +1,4 @@
-"""The peer-library hand-over (fusionrec.evaluation.peer_side.exchange, fusionrec.evaluation.peers):
+"""The peer-library hand-over (fusionrec.experiments.peer_side.exchange, fusionrec.experiments.peers):
 split files round-trip, the exclusion rule matches FusionRec's ``evaluate``, and metrics computed
 from exported top-K lists or scores equal FusionRec's own. No peer library is needed."""
 
@@ -16,13 +16,13 @@ import pytest
 from fusionrec.data.manifest import read_manifest, write_manifest
 from fusionrec.data.protocols import make_split
 from fusionrec.data.synthetic import generate
-from fusionrec.evaluation import peers as peer_library
+from fusionrec.experiments import peers as peer_library
 from fusionrec.evaluation.evaluate import evaluate
-from fusionrec.evaluation.peer_side import exchange
+from fusionrec.experiments.peer_side import exchange
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 
 REPO = Path(__file__).resolve().parents[1]
-PEER_SIDE = REPO / "src" / "fusionrec" / "evaluation" / "peer_side"
+PEER_SIDE = REPO / "src" / "fusionrec" / "experiments" / "peer_side"
 
 
 def test_benchmark_script_shares_the_package_scoring():

@@ -1,5 +1,5 @@
 """``fusionrec benchmark -c SUITE.yaml --out DIR``: a thin wrapper over
-:func:`fusionrec.evaluation.benchmark.run_suite`."""
+:func:`fusionrec.experiments.benchmark.run_suite`."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def _csv(text: str | None, what: str, cast=str) -> list | None:
 
 def _benchmark(args: argparse.Namespace) -> int:
     from fusionrec.config import ConfigError
-    from fusionrec.evaluation.benchmark import run_suite
-    from fusionrec.evaluation.suite import load_suite
+    from fusionrec.experiments.benchmark import run_suite
+    from fusionrec.experiments.suite import load_suite
 
     seeds = _csv(args.seeds, "--seeds", int)
     if seeds is not None and any(s < 0 for s in seeds):

@@ -6,7 +6,7 @@ under the tables they match; when a table has an ``lm-zero-shot`` (or
 ``cross-encoder-zero-shot``) row, the gain of every other row over it (first metric column)
 follows; for top-K tables, the sparse-user breakdown (``activity_report``); then the split each
 seed ran on (the split manifest's sha256, flagged when rows of one seed differ), the peer
-libraries' chosen grid points, the suite's source ablation (if any) and the PNG figures (``fusionrec.evaluation.plots``).
+libraries' chosen grid points, the suite's source ablation (if any) and the PNG figures (``fusionrec.experiments.plots``).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _row_label(key: tuple) -> str:
 
 def figure_tables(records: Sequence[Mapping[str, Any]], run_dirs: Sequence[Any], suite
                   ) -> dict[tuple, dict[str, Any]]:
-    """What :func:`fusionrec.evaluation.plots.write_figures` draws, per (dataset, protocol):
+    """What :func:`fusionrec.experiments.plots.write_figures` draws, per (dataset, protocol):
     test values per row label and metric, and each row's run folders (``run_dirs[i]``
     belongs to ``records[i]``)."""
     dirs = {id(r): d for r, d in zip(records, run_dirs, strict=True)}
@@ -164,11 +164,11 @@ def figure_tables(records: Sequence[Mapping[str, Any]], run_dirs: Sequence[Any],
 def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequence[Any] = (),
                   figures: Mapping[tuple, Sequence[tuple[str, str]]] | None = None) -> str:
     """The whole ``report.md`` for a suite's records; ``ablations``
-    (:class:`~fusionrec.evaluation.ablation.Ablation`) and ``figures`` (``{(dataset,
+    (:class:`~fusionrec.experiments.ablation.Ablation`) and ``figures`` (``{(dataset,
     protocol): [(caption, relative png path)]}``) go under their table."""
-    from fusionrec.evaluation.ablation import ablation_lines
+    from fusionrec.experiments.ablation import ablation_lines
     from fusionrec.evaluation.activity_report import activity_lines
-    from fusionrec.evaluation.refusals import refused_rows
+    from fusionrec.experiments.refusals import refused_rows
 
     failed = [r for r in records if "error" in r]
     lines = [f"# Benchmark: {suite.name}", ""]

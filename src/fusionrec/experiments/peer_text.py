@@ -9,7 +9,7 @@ peers.
   the peer reads exactly what FusionRec's own text models read.
 * :func:`check_peer_cold_start` applies FusionRec's refusal
   (:func:`~fusionrec.evaluation.cold.check_cold_start`) to a peer, from what the peer declares
-  (:data:`~fusionrec.evaluation.peer_side.run_peer.COLD_START`): a collaborative peer on a
+  (:data:`~fusionrec.experiments.peer_side.run_peer.COLD_START`): a collaborative peer on a
   cold-start split is refused before it trains, instead of ranking cold items at random.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from fusionrec.data.split import Split
-from fusionrec.evaluation.peer_side.run_peer import COLD_START, TEXT_PEERS
+from fusionrec.experiments.peer_side.run_peer import COLD_START, TEXT_PEERS
 
 
 def check_peer_cold_start(peer: str, split: Split) -> None:
@@ -50,7 +50,7 @@ def export_item_texts(peer: str, split: Split, encoder_config, folder: str | Pat
     if peer not in TEXT_PEERS:
         return None
     from fusionrec.encoders.config import EncoderConfig
-    from fusionrec.evaluation.peer_side.exchange import write_item_texts
+    from fusionrec.experiments.peer_side.exchange import write_item_texts
     from fusionrec.models.baselines.content_knn import item_texts
 
     features = split.features

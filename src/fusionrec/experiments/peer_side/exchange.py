@@ -2,7 +2,7 @@
 
 Only numpy is needed here, so ``run_peer.py`` (beside this file) can import it inside
 ``.venv-peer`` (which has no FusionRec and no torch); FusionRec imports it as
-``fusionrec.evaluation.peer_side.exchange``. Two directions:
+``fusionrec.experiments.peer_side.exchange``. Two directions:
 
 * FusionRec → peer: ``split.npz`` (``{part}_user``, ``{part}_item``, ``{part}_label`` in
   FusionRec's internal indices; on a cold-start split ranked among candidates also

@@ -1,8 +1,8 @@
 """Peer-library outputs scored by FusionRec's own metric code.
 
 A peer library (implicit, cornac) never sees FusionRec: it gets the split as plain arrays
-(:func:`to_arrays`, written with :mod:`fusionrec.evaluation.peer_side.exchange`), trains every
-point of a small grid in its own virtualenv (:mod:`fusionrec.evaluation.peer_side.run_peer`)
+(:func:`to_arrays`, written with :mod:`fusionrec.experiments.peer_side.exchange`), trains every
+point of a small grid in its own virtualenv (:mod:`fusionrec.experiments.peer_side.run_peer`)
 and hands back valid and test top-K lists or per-row CTR scores. Here those outputs go through
 ``ranking_metrics`` / ``ctr_metrics`` (what ``evaluate`` calls for FusionRec's models) with the
 run config's evaluation settings, and each peer's grid point is chosen on the **valid** part
@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from fusionrec.evaluation.peer_side.exchange import PartArrays, PeerOutput, SplitArrays, \
+from fusionrec.experiments.peer_side.exchange import PartArrays, PeerOutput, SplitArrays, \
     ranked_users
-from fusionrec.evaluation.peer_side.run_peer import LIBRARY
+from fusionrec.experiments.peer_side.run_peer import LIBRARY
 
 #: Peer model name -> the library it comes from (what a suite's ``peer:`` may name).
 PEER_LIBRARIES: dict[str, str] = dict(LIBRARY)

@@ -10,8 +10,8 @@ A suite opts in with an ``ablation`` section naming its reference entry::
 
 Every other entry on the reference's dataset and protocol is a variant (typically the same
 config with ``set: {model.params.sources: [...]}``). Runs are paired per seed (same seed, same
-split) through the per-unit test values each run folder holds (:mod:`fusionrec.evaluation.units`)
-and compared with :mod:`fusionrec.evaluation.paired`. A variant whose sources are the
+split) through the per-unit test values each run folder holds (:mod:`fusionrec.experiments.units`)
+and compared with :mod:`fusionrec.experiments.paired`. A variant whose sources are the
 reference's minus one is a *leave-one-out* row; any other subset is an *add* row (sources added
 one at a time, ordered by how many it has).
 """
@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from fusionrec.config import ConfigError
-from fusionrec.evaluation.paired import PairedDelta, paired_auc_delta, paired_mean_delta
+from fusionrec.experiments.paired import PairedDelta, paired_auc_delta, paired_mean_delta
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def _p(value: float) -> str:
 
 def load_units_from(out_dir: str | Path, runs_dir: str = "runs") -> Callable[[str, int], Any]:
     """``load_units(folder, seed)`` over a benchmark output folder."""
-    from fusionrec.evaluation.units import UNITS_FILE, UnitValues
+    from fusionrec.experiments.units import UNITS_FILE, UnitValues
 
     def load(folder: str, seed: int):
         run = Path(out_dir) / runs_dir / folder / f"seed-{seed}"

@@ -1,13 +1,13 @@
 """Train peer-library models on a split exported by FusionRec (a ``peer:`` entry of a benchmark
-suite, ``fusionrec.evaluation.peer_entry``, or ``benchmarks/peer_library.py``).
+suite, ``fusionrec.experiments.peer_entry``, or ``benchmarks/peer_library.py``).
 
 Runs under ``.venv-peer/bin/python`` (implicit and cornac, pinned in
 ``benchmarks/peer/requirements.txt``; no FusionRec, no torch), started by file path. For every
 model and every point of its small hyper-parameter grid it writes the valid and test outputs
 (top-K lists or per-row scores, see ``exchange.py``); choosing the grid point on the valid part
-and computing metrics happen back in FusionRec (``fusionrec.evaluation.peers``). Usage::
+and computing metrics happen back in FusionRec (``fusionrec.experiments.peers``). Usage::
 
-    .venv-peer/bin/python src/fusionrec/evaluation/peer_side/run_peer.py --split DIR --out DIR \
+    .venv-peer/bin/python src/fusionrec/experiments/peer_side/run_peer.py --split DIR --out DIR \
         [--models ...]
 
 Every peer trains on the training *positives* only (implicit feedback: what these libraries
@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-try:  # imported by FusionRec (model names, grids) as fusionrec.evaluation.peer_side.run_peer
+try:  # imported by FusionRec (model names, grids) as fusionrec.experiments.peer_side.run_peer
     from .exchange import (PeerOutput, SplitArrays, exclusion_csr, ranked_users,
                            read_item_texts, read_split, top_k_lists, write_outputs)
 except ImportError:  # run as a script in the peer venv, where fusionrec is not installed
@@ -259,7 +259,7 @@ def make_emitter(split: SplitArrays, k: int, scores_cold_items: bool = False) ->
 
 GRIDS = {
     # task -> model -> (hyper-parameter grid, epoch snapshots); the point is chosen on the
-    # valid part by FusionRec (fusionrec.evaluation.peers). Top-K grids were widened where a first run picked an edge
+    # valid part by FusionRec (fusionrec.experiments.peers). Top-K grids were widened where a first run picked an edge
     # (cornac: larger lr and epochs; implicit BPR: smaller lr; ALS: stronger regularisation and
     # confidence). CTR data is small (12.7k training positives), so its grids are wider.
     "topk": {

@@ -4,6 +4,6 @@ cornac but neither FusionRec nor torch.
 
 Nothing here may import ``fusionrec``: ``run_peer.py`` is started by file path
 (``.venv-peer/bin/python .../peer_side/run_peer.py``) and finds ``exchange.py`` beside it.
-FusionRec imports the same two modules as ``fusionrec.evaluation.peer_side.*`` to write the
-split and read the outputs back (``fusionrec.evaluation.peers``).
+FusionRec imports the same two modules as ``fusionrec.experiments.peer_side.*`` to write the
+split and read the outputs back (``fusionrec.experiments.peers``).
 """

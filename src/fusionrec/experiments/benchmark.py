@@ -1,6 +1,6 @@
 """Run a benchmark suite: every entry × seed trained and evaluated through ``train_run``, or,
 for a ``peer:`` entry, run by a peer library on the same split and scored by FusionRec's metric
-code (:mod:`fusionrec.evaluation.peer_entry`).
+code (:mod:`fusionrec.experiments.peer_entry`).
 
 Writes, under ``out_dir``::
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fusionrec.config import ConfigError
-from fusionrec.evaluation.suite import Suite, SuiteEntry
+from fusionrec.experiments.suite import Suite, SuiteEntry
 from fusionrec.locks import exclusive, try_exclusive
 
 RESULTS_FILE, REPORT_FILE, RUNS_DIR, RECORD_FILE = ("results.json", "report.md", "runs",
@@ -130,14 +130,14 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
               "shots": shots, "seed": seed, "metrics": {}, "wall_seconds": 0.0,
               "split_sha256": None}
     if entry.peer:
-        from fusionrec.evaluation.peers import PEER_LIBRARIES
+        from fusionrec.experiments.peers import PEER_LIBRARIES
 
         record["library"] = PEER_LIBRARIES[entry.peer]
     started = time.perf_counter()
     try:
         config = load_config(entry.config, overrides)
         if entry.peer:
-            from fusionrec.evaluation.peer_entry import run_peer_entry
+            from fusionrec.experiments.peer_entry import run_peer_entry
 
             peer = run_peer_entry(entry.peer, config, run_dir, data_dir=data_dir,
                                   python=peer_python)
@@ -258,7 +258,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
 def _write_report(suite: Suite, out: Path, records: list[dict[str, Any]],
                   run_dirs: list[Path]) -> BenchmarkOutcome:
     """The ablation, plots and report.md (one process at a time: they share the files)."""
-    from fusionrec.evaluation.report import render_report
+    from fusionrec.experiments.report import render_report
 
     with exclusive(out / ".report.lock"):
         _write_json(out / RESULTS_FILE, records)
@@ -271,7 +271,7 @@ def _write_report(suite: Suite, out: Path, records: list[dict[str, Any]],
 
 def _ensure_units(run_dir: Path, data_dir: str | None) -> None:
     """Per-unit test values for the ablation; a run without them is only left out of it."""
-    from fusionrec.evaluation.units import UNITS_FILE, write_run_units
+    from fusionrec.experiments.units import UNITS_FILE, write_run_units
 
     if (run_dir / UNITS_FILE).is_file():
         return
@@ -285,7 +285,7 @@ def _ablations(suite: Suite, records: list[dict[str, Any]], folders: list[str], 
                ) -> list:
     if suite.ablation is None:
         return []
-    from fusionrec.evaluation.ablation import load_units_from, run_ablation
+    from fusionrec.experiments.ablation import load_units_from, run_ablation
 
     try:
         ablation = run_ablation(suite.ablation, records, folders, load_units_from(out, RUNS_DIR))
@@ -297,8 +297,8 @@ def _ablations(suite: Suite, records: list[dict[str, Any]], folders: list[str], 
 
 
 def _figures(out: Path, records, run_dirs, suite: Suite, ablations) -> dict:
-    from fusionrec.evaluation.plots import write_figures
-    from fusionrec.evaluation.report import figure_tables
+    from fusionrec.experiments.plots import write_figures
+    from fusionrec.experiments.report import figure_tables
 
     try:
         return write_figures(out, figure_tables(records, run_dirs, suite), ablations)

@@ -7,12 +7,12 @@ seed, :func:`run_peer_entry`
    ``make_split``), writes its manifest into the run folder (``split.parquet`` / ``split.json``,
    whose sha256 the result carries: equal hashes, equal splits) and reads it back from there;
 2. refuses a peer that cannot score the split's cold entities
-   (:mod:`fusionrec.evaluation.peer_text`), exports the split as plain arrays (``peer-split/``;
+   (:mod:`fusionrec.experiments.peer_text`), exports the split as plain arrays (``peer-split/``;
    plus the leak-free item texts for a text-aware peer) and runs
-   :mod:`fusionrec.evaluation.peer_side.run_peer` under the peer virtualenv's python (one thread
+   :mod:`fusionrec.experiments.peer_side.run_peer` under the peer virtualenv's python (one thread
    per BLAS pool), which writes every grid point's valid and test outputs (``peer-out/``);
-3. scores every output with FusionRec's metric code (:mod:`fusionrec.evaluation.peers`), keeps
-   the grid point with the best valid :data:`~fusionrec.evaluation.peers.MONITOR` and returns its
+3. scores every output with FusionRec's metric code (:mod:`fusionrec.experiments.peers`), keeps
+   the grid point with the best valid :data:`~fusionrec.experiments.peers.MONITOR` and returns its
    test metrics; ``peer.json`` keeps the whole grid and the peer's environment.
 
 The peer python is ``$FUSIONREC_PEER_PYTHON``, else the suite's ``peer_python``, else
@@ -119,10 +119,10 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
                    python: str | Path | None = None, keep_split: bool = False) -> PeerResult:
     """Run peer model ``peer`` on the split ``config`` (a :class:`~fusionrec.config.RunConfig`)
     defines, in ``run_dir``; ``python``: the suite's configured peer python."""
-    from fusionrec.evaluation.peer_side.exchange import read_outputs, write_split
-    from fusionrec.evaluation.peer_text import check_peer_cold_start, export_item_texts, \
+    from fusionrec.experiments.peer_side.exchange import read_outputs, write_split
+    from fusionrec.experiments.peer_text import check_peer_cold_start, export_item_texts, \
         peer_sources
-    from fusionrec.evaluation.peers import MONITOR, PEER_LIBRARIES, output_metrics, select, \
+    from fusionrec.experiments.peers import MONITOR, PEER_LIBRARIES, output_metrics, select, \
         to_arrays
     from fusionrec.training import artifacts
     from fusionrec.training.run import evaluation_kwargs, load_data, make_split

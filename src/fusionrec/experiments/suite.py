@@ -22,9 +22,9 @@ published numbers. Loaded from YAML and validated (errors name the key)::
         sources: [interactions, kg]    # side sources not listed are switched off
       - config: configs/lastfm-kg-ctr-popularity.yaml   # fixes data, protocol and evaluation
         peer: implicit-als             # a peer library model on the same split, scored by
-                                       # FusionRec's metric code (fusionrec.evaluation.peer_entry)
+                                       # FusionRec's metric code (fusionrec.experiments.peer_entry)
     ablation: {reference: fusion}      # optional: paired source ablation against this entry
-                                       # (fusionrec.evaluation.ablation)
+                                       # (fusionrec.experiments.ablation)
     published:
       - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
          dataset: lastfm-kg, protocol: ctr-kgcn}    # dataset/protocol: optional filters
@@ -46,7 +46,7 @@ from fusionrec.config import ConfigError
 @dataclass(frozen=True)
 class SuiteEntry:
     """One row of a suite: a run config trained once per seed, or, with ``peer``, a peer
-    library model (:data:`fusionrec.evaluation.peers.PEER_LIBRARIES`) run on the split that
+    library model (:data:`fusionrec.experiments.peers.PEER_LIBRARIES`) run on the split that
     config defines. ``name`` (optional) labels the row in place of the model name; ``folder``
     names its run folders (``folder_name``, else ``name``, else ``peer``, else the config's
     stem)."""
@@ -79,7 +79,7 @@ class SuiteEntry:
                 raise ConfigError(f"entries[{self.folder}].sources must include interactions and "
                                   f"name sources among {SOURCE_NAMES}, got {list(self.sources)}")
         if self.peer is not None:
-            from fusionrec.evaluation.peers import PEER_LIBRARIES
+            from fusionrec.experiments.peers import PEER_LIBRARIES
 
             if self.peer not in PEER_LIBRARIES:
                 raise ConfigError(f"entries[{self.folder}].peer must be one of "
@@ -258,7 +258,7 @@ def load_suite(path: str | Path) -> Suite:
     published = tuple(_published(p, i) for i, p in enumerate(raw.get("published") or []))
     ablation = None
     if raw.get("ablation") is not None:
-        from fusionrec.evaluation.ablation import AblationSpec
+        from fusionrec.experiments.ablation import AblationSpec
 
         ablation = AblationSpec.from_raw(raw["ablation"])
         if ablation.reference not in names:

@@ -1,0 +1,1 @@
+"""Experiments: benchmark suites, the benchmark runner, peer libraries, ablation, reports, plots."""
