@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     from fusionrec.cli.retrain_cmd import format_report
     from fusionrec.data.export import write_dataset
     from fusionrec.data.load import load_dataset
-    from fusionrec.training.continual import RetrainConfig, retrain
+    from fusionrec.continual.retrain import RetrainConfig, retrain
     from fusionrec.training.run import train_run
 
     args = parse_args(argv)

@@ -23,7 +23,7 @@ from serving_support import API_KEY, trained_run
 
 from fusionrec.cli.main import main
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch, open_store
-from fusionrec.training.promotion import promotion_gate
+from fusionrec.continual.promotion import promotion_gate
 
 TOPIC = "jazz"
 
@@ -163,7 +163,7 @@ def test_warm_start_reproduces_the_parent_and_refuses_a_foreign_checkpoint(world
 
     from fusionrec.training.artifacts import open_run
     from fusionrec.training.run import build_model, load_run_split
-    from fusionrec.training.warm_start import WarmStart, WarmStartError, read_warm_weights
+    from fusionrec.continual.warm_start import WarmStart, WarmStartError, read_warm_weights
 
     config, manifest, parent = open_run(world.parent)
     _, split = load_run_split(world.parent, config, manifest)
@@ -245,7 +245,7 @@ def test_promotion_gate_rule():
 
 
 def test_nothing_new_and_bad_settings_fail_with_one_line(world, retrained, tmp_path, capsys):
-    from fusionrec.training.continual import RetrainConfig
+    from fusionrec.continual.retrain import RetrainConfig
 
     # the retrained run remembers the last event it used: the same store has nothing newer
     code = main(["retrain", str(retrained), "--events", str(world.events),

@@ -53,10 +53,10 @@ def register(subparsers) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from fusionrec.serving.store import EventStoreError
     from fusionrec.training.artifacts import RunError
-    from fusionrec.training.continual import (RetrainConfig, RetrainError, retrain,
+    from fusionrec.continual.retrain import (RetrainConfig, RetrainError, retrain,
                                               write_report)
-    from fusionrec.training.promotion import PromotionError, request_reload
-    from fusionrec.training.warm_start import WarmStartError
+    from fusionrec.continual.promotion import PromotionError, request_reload
+    from fusionrec.continual.warm_start import WarmStartError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

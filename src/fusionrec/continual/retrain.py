@@ -32,9 +32,9 @@ import numpy as np
 from fusionrec.config import DataConfig, RunConfig
 from fusionrec.data.split import Pairs, Split
 from fusionrec.training import artifacts
-from fusionrec.training.continual_split import (concat, empty, replay_sample, restrict,
+from fusionrec.continual.split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
-from fusionrec.training.promotion import GateResult, promotion_gate
+from fusionrec.continual.promotion import GateResult, promotion_gate
 
 REPORT_FILE = "retrain.json"
 DATA_DIR = "data"
@@ -102,9 +102,9 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     into ``out_dir``; see the module docstring. The gate's verdict is in the result (and the
     report); nothing is raised when it refuses."""
     from fusionrec.serving.store import open_store
-    from fusionrec.training.growth import grow_dataset, read_snapshot
+    from fusionrec.continual.growth import grow_dataset, read_snapshot
     from fusionrec.training.run import load_run_split
-    from fusionrec.training.warm_start import read_warm_weights
+    from fusionrec.continual.warm_start import read_warm_weights
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -212,7 +212,7 @@ def _fit(run_config: RunConfig, warm, fit_split: Split, seen: Pairs, out_dir: Pa
          progress: bool):
     from fusionrec.training.run import build_model
     from fusionrec.training.trainer import Trainer
-    from fusionrec.training.warm_start import WarmStart
+    from fusionrec.continual.warm_start import WarmStart
 
     model = build_model(run_config)
     trainable = WarmStart(model, warm, seen)

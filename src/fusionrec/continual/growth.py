@@ -3,7 +3,7 @@ and items (with their text, attributes, tags and friends).
 
 Vocabularies only ever grow at the end, so every index of the old dataset keeps its meaning in
 the grown one; a warm start copies rows by position-independent keys anyway
-(:mod:`fusionrec.training.warm_start`). Raw ids come from the event store, never indices.
+(:mod:`fusionrec.continual.warm_start`). Raw ids come from the event store, never indices.
 
 What is used: positive events (like, play, click, a rating of at least 3.5 — the service's own
 rule) become interactions; dislikes and low ratings are kept as explicit negatives (CTR labels).
