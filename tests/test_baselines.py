@@ -11,9 +11,9 @@ from fusionrec.data.schema import Dataset, Interactions, Vocabulary
 from fusionrec.data.split import Pairs, Split
 from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.models.baselines.bpr_mf import BPRMF
-from fusionrec.models.baselines.persist import load_model_files
+from fusionrec.models.common.persist import load_model_files
 from fusionrec.models.baselines.popularity import Popularity
-from fusionrec.models.baselines.ranking import SeenItems
+from fusionrec.models.common.ranking import SeenItems
 
 
 def _split(train: list[tuple[int, int]], n_users: int, n_items: int, task: str = "topk",

@@ -21,7 +21,7 @@ from fusionrec.experiments.peer_entry import CREATE_HINT, PEER_PYTHON_ENV, PeerU
     peer_python, repo_root
 from fusionrec.experiments.report import render_report
 from fusionrec.experiments.suite import Suite, load_suite
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.training.run import load_data
 
 REPO = Path(__file__).resolve().parents[1]

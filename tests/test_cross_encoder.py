@@ -18,7 +18,7 @@ from fusionrec.data.schema import (Attributes, Dataset, Interactions, ItemAttrib
                                    Social, Vocabulary)
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig, CrossEncoderConfigError
-from fusionrec.models.cross_encoder.history import (history_pseudo_rows, row_history,
+from fusionrec.models.common.history import (history_pseudo_rows, row_history,
                                                     user_histories)
 from fusionrec.models.cross_encoder.prompts import PromptBuilder, PromptPieces, tokenizer_counter
 from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender

@@ -36,7 +36,7 @@ def test_prompts_of_real_records_fit_the_budget_and_read_well(ml100k):
     from fusionrec.data.protocols import make_split
     from fusionrec.encoders.resolve import resolve_model
     from fusionrec.models.cross_encoder.config import CrossEncoderConfig
-    from fusionrec.models.cross_encoder.history import row_history
+    from fusionrec.models.common.history import row_history
     from fusionrec.models.cross_encoder.prompts import (PromptBuilder, PromptPieces,
                                                         tokenizer_counter)
 

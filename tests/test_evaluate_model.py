@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from fusionrec.data.schema import Dataset, Interactions, Vocabulary
 from fusionrec.data.split import Pairs, Split
 from fusionrec.evaluation.evaluate import evaluate
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 
 def _pairs(rows, label=1.0) -> Pairs:

@@ -19,7 +19,7 @@ from fusionrec.data.synthetic import generate
 from fusionrec.experiments import peers as peer_library
 from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.experiments.peer_side import exchange
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 REPO = Path(__file__).resolve().parents[1]
 PEER_SIDE = REPO / "src" / "fusionrec" / "experiments" / "peer_side"

@@ -14,7 +14,7 @@ from privacy_support import KEY, byte_hits, cache_of, copy_run, files_under, fix
 
 from fusionrec.encoders.config import CACHE_ENV
 
-from fusionrec.models.baselines.persist import load_model_files
+from fusionrec.models.common.persist import load_model_files
 from fusionrec.privacy.forget import ForgetError, forget_user
 from fusionrec.serving.store import Event, UserRecord, WriteBatch, open_store
 from fusionrec.training.artifacts import open_run

@@ -61,7 +61,7 @@ class _ItemBias:
             return self.module_.weight[torch.from_numpy(np.array(items))][:, 0].numpy()
 
     def recommend(self, users, k=10, exclude_seen=True):
-        from fusionrec.models.baselines.ranking import recommend_by_scores
+        from fusionrec.models.common.ranking import recommend_by_scores
 
         row = self.module_.weight[:, 0].detach().numpy()
         return recommend_by_scores(lambda u: np.tile(row, (len(u), 1)), users, k, None, False)

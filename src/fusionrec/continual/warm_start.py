@@ -156,7 +156,7 @@ class WarmStart:
         self.rows_: dict[str, int] = {}
 
     def build(self, split: Split, config):
-        from fusionrec.models.baselines.ranking import SeenItems
+        from fusionrec.models.common.ranking import SeenItems
 
         module = self.model.build(split, config)
         self.rows_ = load_warm_rows(module, self.warm, split.features)

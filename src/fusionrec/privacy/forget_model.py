@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import SeenItems
 
 
 @dataclass(frozen=True)

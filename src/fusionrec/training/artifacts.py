@@ -154,7 +154,7 @@ def load_vocabularies(run_dir: str | Path):
 
 def load_model(run_dir: str | Path):
     """The trained model of a (verified) run folder, via the model registry."""
-    from fusionrec.models.baselines.persist import read_model_name
+    from fusionrec.models.common.persist import read_model_name
     from fusionrec.models.registry import model_class
 
     return model_class(read_model_name(run_dir)).load(run_dir)

@@ -16,11 +16,11 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
+from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
-from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
+from fusionrec.models.common.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 
 def _mf_module(n_users: int, n_items: int, dim: int, init_std: float, dropout: float):

@@ -20,7 +20,7 @@ import numpy as np
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.cosine import CosineScorer, unit_rows
 from fusionrec.models.baselines.item_knn import user_item_matrix
-from fusionrec.models.baselines.ranking import SeenItems
+from fusionrec.models.common.ranking import SeenItems
 
 
 def item_texts(features, config):

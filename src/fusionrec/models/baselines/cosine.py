@@ -15,8 +15,8 @@ import numpy as np
 
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.item_knn import platt_scaling
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

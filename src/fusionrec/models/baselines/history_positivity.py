@@ -15,8 +15,8 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import PairScoring, SeenItems
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import PairScoring, SeenItems
 
 
 class HistoryPositivity(PairScoring):
@@ -37,7 +37,7 @@ class HistoryPositivity(PairScoring):
         return {"history_size": self.history_size, "prior": self.prior}
 
     def fit(self, split: Split) -> "HistoryPositivity":
-        from fusionrec.models.cross_encoder.history import user_histories
+        from fusionrec.models.common.history import user_histories
 
         features = split.features
         self.fallback_items_, self.fallback_labels_ = user_histories(features,
@@ -54,7 +54,7 @@ class HistoryPositivity(PairScoring):
 
     def score_pairs(self, pairs: Pairs) -> np.ndarray:
         """Share of liked items in each row's own history (or the user's, as a fallback)."""
-        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.common.history import row_history
 
         self._check_fitted()
         history = row_history(pairs, self.fallback_items_, self.fallback_labels_,

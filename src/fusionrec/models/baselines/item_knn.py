@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 
 def platt_scaling(x: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:

@@ -20,11 +20,11 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
+from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
-from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
+from fusionrec.models.common.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 #: KGCN's Last.FM setting, except a larger batch and learning rate (fewer, cheaper steps). One
 #: thread: the tensors are tiny, and extra threads only add synchronisation on a busy machine.

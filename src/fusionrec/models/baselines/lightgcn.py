@@ -17,10 +17,10 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_loss,
+from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 #: LightGCN's recipe (64 dims, 3 layers, Adam at 5e-3) unless the run config says else. One
 #: torch thread: on a busy shared 2-core machine a second thread made training several times

@@ -22,7 +22,7 @@ import numpy as np
 
 from fusionrec.encoders.trainable import attach_tuned, check_base_weights, save_tuned
 from fusionrec.encoders.tuning import PEFT_MODES
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
+from fusionrec.models.common.persist import load_model_files, save_model_files
 
 PROMPTS_FILE = "prompts.json"
 LM_DIR = "lm"
@@ -57,7 +57,7 @@ def load_cross_encoder(cls, directory: Path):
     from fusionrec.models.cross_encoder.net import CrossEncoderNet
     from fusionrec.models.cross_encoder.prompts import PromptPieces
     from fusionrec.models.cross_encoder.side_features import SideTables
-    from fusionrec.models.baselines.ranking import SeenItems
+    from fusionrec.models.common.ranking import SeenItems
 
     meta, tensors = load_model_files(directory, cls.name)
     state = meta["state"]

@@ -3,7 +3,7 @@
 Used by ``fusionrec text show --prompt``. The texts come from the same code the model trains
 and scores with -- :class:`~fusionrec.models.cross_encoder.prompts.PromptPieces` built from the
 features, :class:`~fusionrec.models.cross_encoder.prompts.PromptBuilder`, and the row history
-of :func:`~fusionrec.models.cross_encoder.history.row_history` (the row's own history when the
+of :func:`~fusionrec.models.common.history.row_history` (the row's own history when the
 pair is a row of the split, else the user's most recent training items) -- counted with the
 model's own tokenizer when the config uses a language model.
 """
@@ -88,7 +88,7 @@ def view(user_text: str, item_text: str, config: CrossEncoderConfig, history: st
 
 def pair_prompt(split: Split, config: CrossEncoderConfig, user: int, item: int) -> PromptView:
     """The prompt a cross-encoder with ``config`` fitted on ``split`` builds for (user, item)."""
-    from fusionrec.models.cross_encoder.history import row_history, user_histories
+    from fusionrec.models.common.history import row_history, user_histories
     from fusionrec.models.cross_encoder.prompts import PromptBuilder, PromptPieces
 
     count, tokenizer, counter = load_counter(config)

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fusionrec.data.schema import Dataset
-from fusionrec.models.cross_encoder.history import RowHistory
+from fusionrec.models.common.history import RowHistory
 from fusionrec.text.budget import Section, compose, count_tokens
 from fusionrec.text.scrub import scrub_pii
 

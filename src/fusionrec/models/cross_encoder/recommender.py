@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.baselines.ranking import PairScoring
+from fusionrec.models.common.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 
 
@@ -79,8 +79,8 @@ class CrossEncoderRecommender(PairScoring):
     def fit(self, split: Split) -> "CrossEncoderRecommender":
         import torch
 
-        from fusionrec.models.baselines.ranking import SeenItems
-        from fusionrec.models.cross_encoder.history import user_histories
+        from fusionrec.models.common.ranking import SeenItems
+        from fusionrec.models.common.history import user_histories
         from fusionrec.models.cross_encoder.net import CrossEncoderNet
         from fusionrec.encoders.threads import torch_threads
         from fusionrec.models.cross_encoder.train import choose_precision, fit_side_head, train_net
@@ -134,7 +134,7 @@ class CrossEncoderRecommender(PairScoring):
         head is selected on every valid row (cheap); the LM's early stopping reads a fixed
         random ``valid_rows`` of them (each scoring pass costs one LM forward per row).
         """
-        from fusionrec.models.cross_encoder.history import history_pseudo_rows
+        from fusionrec.models.common.history import history_pseudo_rows
 
         cfg = self.config
         train = side_train = self._encode(split.train, training=True)
@@ -187,7 +187,7 @@ class CrossEncoderRecommender(PairScoring):
     def _build_side(self, split: Split) -> None:
         """Side tables and feature names; the shot prior counts the training rows' (user, item)
         pairs, targets and history entries alike."""
-        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.common.history import row_history
         from fusionrec.models.cross_encoder.side_features import (build_tables, feature_names,
                                                                   shot_pairs)
 
@@ -208,7 +208,7 @@ class CrossEncoderRecommender(PairScoring):
 
     def _encode(self, pairs: Pairs, training: bool = False, prompts: bool = True):
         """Prompts, side features (and labels) of ``pairs``, ready for the net."""
-        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.common.history import row_history
         from fusionrec.models.cross_encoder.net import encode_rows
         from fusionrec.models.cross_encoder.prompts import PromptBuilder
         from fusionrec.models.cross_encoder.side_features import own_shot_labels, side_matrix
@@ -239,7 +239,7 @@ class CrossEncoderRecommender(PairScoring):
 
     def prompts(self, pairs: Pairs) -> list[tuple[str, str]]:
         """The ``(user context, candidate)`` texts the LM reads for ``pairs`` (for inspection)."""
-        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.common.history import row_history
         from fusionrec.models.cross_encoder.prompts import PromptBuilder
 
         self._check_fitted()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusionrec.models.cross_encoder.history import RowHistory
+from fusionrec.models.common.history import RowHistory
 
 #: Prior pseudo-count of the shot prior's smoothing towards the overall like-rate.
 SHOT_PRIOR_STRENGTH = 5.0

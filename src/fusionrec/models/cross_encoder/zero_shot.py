@@ -27,7 +27,7 @@ def zero_shot_scores(features: Dataset, pairs: Pairs, method: str,
                      config: CrossEncoderConfig | None = None,
                      sources: Sequence[str] | None = None) -> np.ndarray:
     """One score per row of ``pairs`` (higher = more likely liked)."""
-    from fusionrec.models.cross_encoder.history import row_history, user_histories
+    from fusionrec.models.common.history import row_history, user_histories
     from fusionrec.models.cross_encoder.prompts import PromptBuilder, PromptPieces
     from fusionrec.models.cross_encoder.side_features import build_tables, side_matrix
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.baselines.ranking import PairScoring
+from fusionrec.models.common.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.zero_shot import METHODS
 
@@ -48,8 +48,8 @@ class CrossEncoderZeroShot(PairScoring):
         return {"method": self.method, **self.config.to_dict()}
 
     def fit(self, split: Split) -> "CrossEncoderZeroShot":
-        from fusionrec.models.baselines.ranking import SeenItems
-        from fusionrec.models.cross_encoder.history import user_histories
+        from fusionrec.models.common.ranking import SeenItems
+        from fusionrec.models.common.history import user_histories
         from fusionrec.models.cross_encoder.prompts import PromptPieces
         from fusionrec.models.cross_encoder.side_features import build_tables
 
@@ -75,7 +75,7 @@ class CrossEncoderZeroShot(PairScoring):
 
     def score_pairs(self, pairs: Pairs) -> np.ndarray:
         """One score per row, from the row's own history (else its user's training items)."""
-        from fusionrec.models.cross_encoder.history import row_history
+        from fusionrec.models.common.history import row_history
 
         self._check_fitted()
         cfg = self.config
@@ -122,7 +122,7 @@ class CrossEncoderZeroShot(PairScoring):
     def save(self, directory: str | Path) -> Path:
         import json
 
-        from fusionrec.models.baselines.persist import save_model_files
+        from fusionrec.models.common.persist import save_model_files
 
         self._check_fitted()
         directory = Path(directory)
@@ -138,8 +138,8 @@ class CrossEncoderZeroShot(PairScoring):
     def load(cls, directory: str | Path) -> "CrossEncoderZeroShot":
         import json
 
-        from fusionrec.models.baselines.persist import load_model_files
-        from fusionrec.models.baselines.ranking import SeenItems
+        from fusionrec.models.common.persist import load_model_files
+        from fusionrec.models.common.ranking import SeenItems
         from fusionrec.models.cross_encoder.prompts import PromptPieces
 
         directory = Path(directory)

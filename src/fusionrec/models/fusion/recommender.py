@@ -18,8 +18,8 @@ import numpy as np
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.graph.adjacency import index_tensor
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
 
 log = logging.getLogger(__name__)

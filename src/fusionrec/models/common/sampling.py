@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.ranking import SeenItems
+from fusionrec.models.common.ranking import SeenItems
 
 
 class NegativeSampler:

@@ -1,0 +1,1 @@
+"""Infrastructure every model family shares: persistence, ranking, negative sampling, histories."""
