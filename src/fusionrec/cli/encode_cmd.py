@@ -39,7 +39,7 @@ def _override(config, items: list[str]):
 
 
 def _dataset(data: dict, data_dir: str | None, protocol: dict | None, full: bool):
-    from fusionrec.cli.text_cmd import load_for_cli
+    from fusionrec.cli.loading import load_for_cli
 
     preset, spec = data.get("preset"), data.get("spec")
     if preset and spec:

@@ -54,7 +54,7 @@ def _config_model(config):
 
 def _prompt(args: argparse.Namespace):
     """``(dataset, user index, item index, PromptView)`` for the chosen settings."""
-    from fusionrec.cli.text_cmd import load_for_cli
+    from fusionrec.cli.loading import load_for_cli
     from fusionrec.models.cross_encoder.config import CrossEncoderConfig
     from fusionrec.models.cross_encoder.prompt_view import fitted_prompt, pair_prompt
 

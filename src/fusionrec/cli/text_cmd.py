@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fusionrec.cli.loading import load_for_cli
 from fusionrec.cli.main import UserError
 
 
@@ -41,18 +42,6 @@ def register(subparsers) -> None:
                       help="encoder max_length the text is budgeted for (default: %(default)s; "
                            "with --prompt the model's max_length rules)")
     show.set_defaults(func=_show)
-
-
-def load_for_cli(spec_or_preset: str, data_dir: str | None):
-    """``load_dataset`` with data problems turned into one-line user errors."""
-    from fusionrec.data.errors import DataError
-    from fusionrec.data.load import load_dataset
-
-    try:
-        dataset, _ = load_dataset(spec_or_preset, data_dir)
-    except (DataError, FileNotFoundError) as error:
-        raise UserError(str(error)) from None
-    return dataset
 
 
 def _show(args: argparse.Namespace) -> int:
