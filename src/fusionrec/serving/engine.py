@@ -18,47 +18,13 @@ import numpy as np
 from fusionrec.serving.catalog import GrowingVocabulary, item_names
 from fusionrec.serving.index import ItemIndex, augment_users, unit
 from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
+from fusionrec.serving.views import ItemTable, RequestError, UserView
 
 log = logging.getLogger(__name__)
 
 
 class EngineError(RuntimeError):
     """The run folder cannot be served (e.g. not a fusion model)."""
-
-
-class RequestError(ValueError):
-    """A request the engine refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class UserView:
-    """What reads need about a user whose vector changed since load (or who is new)."""
-
-    state: UserState
-    fused: np.ndarray     # (D,)
-    query: np.ndarray     # (D + 1,) = [fused, 1] for the MIPS index
-    history: np.ndarray   # sorted item indices the user interacted with positively
-    excluded: np.ndarray  # sorted items never to recommend (history + dislikes)
-
-
-@dataclass(frozen=True)
-class ItemTable:
-    """Per-source and fused vectors of the items created after load (base items live in the
-    engine's fixed arrays and the FAISS index). Replaced whole on every change."""
-
-    x: np.ndarray      # (m, S, d)
-    mask: np.ndarray   # (m, S)
-    fused: np.ndarray  # (m, D)
-    bias: np.ndarray   # (m,)
-
-    @classmethod
-    def empty(cls, n_sources: int, dim: int, fused_dim: int) -> "ItemTable":
-        return cls(np.zeros((0, n_sources, dim), np.float32), np.zeros((0, n_sources), bool),
-                   np.zeros((0, fused_dim), np.float32), np.zeros(0, np.float32))
 
 
 @dataclass(frozen=True)
