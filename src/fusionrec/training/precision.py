@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 
-PRECISIONS = ("fp32", "bf16")
+from fusionrec.precision import TRAINING_PRECISIONS
 
 
 def training_autocast(precision: str):
@@ -23,4 +23,4 @@ def training_autocast(precision: str):
         return contextlib.nullcontext()
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise ValueError(f"unknown trainer.precision {precision!r}; expected one of {PRECISIONS}")
+    raise ValueError(f"unknown trainer.precision {precision!r}; expected one of {TRAINING_PRECISIONS}")

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fusionrec.precision import CROSS_ENCODER_PRECISIONS
+
 #: How much of the language model is trained.
 MODES = ("lora", "prefix", "top_k", "full", "frozen", "none")
 #: ``lm``: the LM's classification logit alone (the seed's recipe). ``hybrid``: LM logit plus a
@@ -16,7 +18,6 @@ PROMPT_SOURCES = ("positivity", "history", "user", "social", "item", "tags", "kg
 #: Per-row side features of the hybrid head (see ``side_features.py``).
 SIDE_FEATURES = ("positivity", "recent_positivity", "similarity", "quality", "item_numeric",
                  "item_categories", "category_affinity", "shot_prior")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class CrossEncoderConfigError(ValueError):
@@ -126,7 +127,7 @@ class CrossEncoderConfig:
             check(isinstance(getattr(self, key), bool), key, "must be true or false")
         check(isinstance(self.valid_rows, int) and self.valid_rows >= -1, "valid_rows",
               "must be -1 (all), 0 (none) or a positive int")
-        check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
+        check(self.precision in CROSS_ENCODER_PRECISIONS, "precision", f"must be one of {CROSS_ENCODER_PRECISIONS}")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")
 
