@@ -110,7 +110,7 @@ def base_dataset(dataset, mask: np.ndarray):
 
 
 def write_events(path: Path, dataset, mask: np.ndarray, keep_item: np.ndarray) -> int:
-    from fusionrec.serving.store import Event, ItemRecord, WriteBatch, open_store
+    from fusionrec.data.events import Event, ItemRecord, WriteBatch, open_store
 
     inter = dataset.interactions
     names = dataset.item_text.fields["name"]

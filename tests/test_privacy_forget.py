@@ -16,7 +16,7 @@ from fusionrec.encoders.config import CACHE_ENV
 
 from fusionrec.models.common.persist import load_model_files
 from fusionrec.privacy.forget import ForgetError, forget_user
-from fusionrec.serving.store import Event, UserRecord, WriteBatch, open_store
+from fusionrec.data.events import Event, UserRecord, WriteBatch, open_store
 from fusionrec.training.artifacts import open_run
 from fusionrec.training.run import load_run_split
 

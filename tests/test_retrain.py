@@ -22,7 +22,7 @@ import pytest
 from serving_support import API_KEY, trained_run
 
 from fusionrec.cli.main import main
-from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch, open_store
+from fusionrec.data.events import Event, ItemRecord, UserRecord, WriteBatch, open_store
 from fusionrec.continual.promotion import promotion_gate
 
 TOPIC = "jazz"

@@ -9,7 +9,7 @@ import torch
 from serving_support import SMOKE, trained_run
 
 from fusionrec.serving.engine import Engine, RequestError, load_run
-from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch
+from fusionrec.data.events import Event, ItemRecord, UserRecord, WriteBatch
 from fusionrec.serving.updates import Updater
 
 

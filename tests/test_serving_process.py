@@ -69,7 +69,7 @@ def _writer(port: int, worker: int, acked: list, stop: threading.Event) -> None:
 def test_sigkill_loses_no_acknowledged_event(tmp_path_factory, tmp_path):
     import httpx
 
-    from fusionrec.serving.store import SQLiteEventStore
+    from fusionrec.data.events import SQLiteEventStore
 
     run_dir = trained_run(tmp_path_factory.getbasetemp())
     database, port = tmp_path / "events.sqlite3", _free_port()

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from fusionrec.serving.settings import ServeSettings, SettingsError
-from fusionrec.serving.store import (Event, EventStoreError, ItemRecord, PostgresEventStore,
+from fusionrec.data.events import (Event, EventStoreError, ItemRecord, PostgresEventStore,
                                      SQLiteEventStore, UserRecord, WriteBatch, open_store)
 
 

@@ -65,7 +65,7 @@ def register(subparsers) -> None:
 def _forget(args: argparse.Namespace) -> int:
     from fusionrec.privacy.forget import ForgetError, forget_user
     from fusionrec.privacy.pseudonym import PseudonymError
-    from fusionrec.serving.store import open_store
+    from fusionrec.data.events import open_store
     from fusionrec.training.artifacts import RunError
 
     events = args.events

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from fusionrec.serving.store import EventStoreError
+    from fusionrec.data.events import EventStoreError
     from fusionrec.training.artifacts import RunError
     from fusionrec.continual.retrain import (RetrainConfig, RetrainError, retrain,
                                               write_report)

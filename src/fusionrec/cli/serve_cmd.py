@@ -69,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _preflight(settings) -> None:
     """Fail with one line, before uvicorn starts, on what would only fail in the lifespan."""
     from fusionrec.models.common.persist import read_model_name
-    from fusionrec.serving.store import EventStoreError, open_store
+    from fusionrec.data.events import EventStoreError, open_store
     from fusionrec.training.artifacts import RunError, verify_run
 
     try:

@@ -101,7 +101,7 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     """Retrain ``run_dir`` on the events of ``events`` (a store URL/path or an ``EventStore``)
     into ``out_dir``; see the module docstring. The gate's verdict is in the result (and the
     report); nothing is raised when it refuses."""
-    from fusionrec.serving.store import open_store
+    from fusionrec.data.events import open_store
     from fusionrec.continual.growth import grow_dataset, read_snapshot
     from fusionrec.training.run import load_run_split
     from fusionrec.continual.warm_start import read_warm_weights

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fusionrec.serving import schemas as S
 from fusionrec.serving.auth import ReadAccess, WriteAccess
 from fusionrec.serving.engine import RequestError
-from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch
+from fusionrec.data.events import Event, ItemRecord, UserRecord, WriteBatch
 
 router = APIRouter(prefix="/v1")
 K = Annotated[int, Query(ge=1, description="number of items")]

@@ -16,7 +16,7 @@ from pathlib import Path
 from fusionrec.serving.engine import Engine, load_run
 from fusionrec.serving.metrics import ServiceMetrics
 from fusionrec.serving.settings import ServeSettings
-from fusionrec.serving.store import Event, EventStore, WriteBatch, open_store
+from fusionrec.data.events import Event, EventStore, WriteBatch, open_store
 
 log = logging.getLogger(__name__)
 

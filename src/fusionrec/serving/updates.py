@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from fusionrec.serving.coldstart import AttributeEmbedder, TextMatcher
 from fusionrec.serving.index import augment_users
-from fusionrec.serving.store import ItemRecord, UserRecord, WriteBatch
+from fusionrec.data.events import ItemRecord, UserRecord, WriteBatch
 from fusionrec.serving.vectors import UserState
 from fusionrec.serving.views import ItemTable, RequestError, UserView
 from fusionrec.text.scrub import scrub_pii
