@@ -78,7 +78,7 @@ class _Ids:
 
 def grow_dataset(dataset: Dataset, snapshot: EventSnapshot) -> GrownDataset:
     """``dataset`` plus ``snapshot`` (see the module docstring)."""
-    from fusionrec.serving.updates import is_positive
+    from fusionrec.data.events import is_positive
 
     users, items = _Ids(dataset.users), _Ids(dataset.items)
     item_records = {r.item_id: r for r in snapshot.items if r.item_id not in items.index}
@@ -134,7 +134,7 @@ def _grow_interactions(inter: Interactions, rows: dict, take: np.ndarray) -> Int
     """One new row per distinct new pair: weight = a play's value (else 1), rating = a
     rating's value, else (a like, play or click on rated data) the median of the dataset's
     own positive ratings — stored datasets have no missing ratings; timestamp = the event's."""
-    from fusionrec.serving.updates import RATING_POSITIVE
+    from fusionrec.data.events import RATING_POSITIVE
 
     kind = [rows["kind"][j] for j in take]
     value = [rows["value"][j] for j in take]

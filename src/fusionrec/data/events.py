@@ -36,6 +36,17 @@ class Event:
     event_id: int = 0  # assigned by the store
 
 
+POSITIVE_KINDS = ("like", "play", "click")
+RATING_POSITIVE = 3.5  # a rating at least this high folds in as a positive (1..5 scales)
+
+
+def is_positive(kind: str, value: float | None) -> bool:
+    """Whether an event counts as liking its item (serving folds it in, retraining trains on it)."""
+    if kind == "rating":
+        return value is not None and value >= RATING_POSITIVE
+    return kind in POSITIVE_KINDS
+
+
 @dataclass(frozen=True)
 class UserRecord:
     """A user's side data posted to the service (new users, or extra data for known ones)."""

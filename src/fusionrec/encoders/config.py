@@ -72,7 +72,8 @@ class EncoderConfig:
             check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, key,
                   "must be a positive int")
         check(self.max_length <= 8192, "max_length", "must be <= 8192")
-        check(self.precision in ENCODER_PRECISIONS, "precision", f"must be one of {ENCODER_PRECISIONS}")
+        check(self.precision in ENCODER_PRECISIONS, "precision",
+              f"must be one of {ENCODER_PRECISIONS}")
         check(isinstance(self.compile, bool) or self.compile == "auto", "compile",
               "must be true, false or auto")
         check(self.device in DEVICES, "device", f"must be one of {DEVICES}")

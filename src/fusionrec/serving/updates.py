@@ -20,22 +20,14 @@ import scipy.sparse as sp
 
 from fusionrec.serving.coldstart import AttributeEmbedder, TextMatcher
 from fusionrec.serving.index import augment_users
-from fusionrec.data.events import ItemRecord, UserRecord, WriteBatch
+from fusionrec.data.events import ItemRecord, UserRecord, WriteBatch, is_positive
 from fusionrec.serving.vectors import UserState
 from fusionrec.serving.views import ItemTable, RequestError, UserView
 from fusionrec.text.scrub import scrub_pii
 
-POSITIVE_KINDS = ("like", "play", "click")
-RATING_POSITIVE = 3.5  # a rating at least this high folds in as a positive (1..5 scales)
 TEXT_NEIGHBOURS = 10   # pseudo-history items for a text-only user / borrowed for a new item
 ATTRIBUTE_PROXIES = 20
 _BORROWED = ("interactions", "social", "user_attributes")  # item sources a new item borrows
-
-
-def is_positive(kind: str, value: float | None) -> bool:
-    if kind == "rating":
-        return value is not None and value >= RATING_POSITIVE
-    return kind in POSITIVE_KINDS
 
 
 @dataclass

@@ -23,4 +23,5 @@ def training_autocast(precision: str):
         return contextlib.nullcontext()
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise ValueError(f"unknown trainer.precision {precision!r}; expected one of {TRAINING_PRECISIONS}")
+    raise ValueError(f"unknown trainer.precision {precision!r}; "
+                     f"expected one of {TRAINING_PRECISIONS}")

@@ -127,7 +127,8 @@ class CrossEncoderConfig:
             check(isinstance(getattr(self, key), bool), key, "must be true or false")
         check(isinstance(self.valid_rows, int) and self.valid_rows >= -1, "valid_rows",
               "must be -1 (all), 0 (none) or a positive int")
-        check(self.precision in CROSS_ENCODER_PRECISIONS, "precision", f"must be one of {CROSS_ENCODER_PRECISIONS}")
+        check(self.precision in CROSS_ENCODER_PRECISIONS, "precision",
+              f"must be one of {CROSS_ENCODER_PRECISIONS}")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")
 
