@@ -96,7 +96,7 @@ def cache_of(run_copy: Path) -> Path:
 
 
 def pseudonym(user: int) -> str:
-    from fusionrec.privacy.pseudonym import Pseudonymiser
+    from fusionrec.training.pseudonym import Pseudonymiser
 
     return Pseudonymiser(KEY).pseudonym(raw_id(user))
 

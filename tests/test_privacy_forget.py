@@ -221,7 +221,7 @@ def test_cache_remove_rewrites_shards_without_the_rows(tmp_path):
 
 def test_align_users_drops_every_row_of_a_user():
     from fusionrec.data.synthetic import generate
-    from fusionrec.privacy.align import align_users, tombstoned
+    from fusionrec.training.align import align_users, tombstoned
 
     dataset = generate(n_users=40, n_items=30, n_interactions=400)
     gone = int(dataset.social.source[0])

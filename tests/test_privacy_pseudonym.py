@@ -14,7 +14,7 @@ from privacy_support import KEY, byte_hits, files_under, fixture_paths, pseudony
 
 from fusionrec.config import ConfigError, DataConfig
 from fusionrec.data.schema import Attributes
-from fusionrec.privacy.pseudonym import (KEY_ENV, KEY_FILE_ENV, PseudonymError, Pseudonymiser,
+from fusionrec.training.pseudonym import (KEY_ENV, KEY_FILE_ENV, PseudonymError, Pseudonymiser,
                                          resolve_key)
 
 

@@ -42,7 +42,7 @@ class DataConfig:
     spec: str | None = None
     data_dir: str | None = None
     exclude_sources: tuple[str, ...] = ()  # side sources switched off (ablations)
-    # Replace user ids by keyed HMAC pseudonyms at ingest (fusionrec.privacy.pseudonym). The
+    # Replace user ids by keyed HMAC pseudonyms at ingest (fusionrec.training.pseudonym). The
     # key comes from $FUSIONREC_PSEUDONYM_KEY or this file: a path, never the key itself,
     # because this config is copied into the run folder.
     pseudonymize: bool = False

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
 
 def _forget(args: argparse.Namespace) -> int:
     from fusionrec.privacy.forget import ForgetError, forget_user
-    from fusionrec.privacy.pseudonym import PseudonymError
+    from fusionrec.training.pseudonym import PseudonymError
     from fusionrec.data.events import open_store
     from fusionrec.training.artifacts import RunError
 
@@ -91,7 +91,7 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _keyed(key_file: str | None):
-    from fusionrec.privacy.pseudonym import PseudonymError, pseudonymiser
+    from fusionrec.training.pseudonym import PseudonymError, pseudonymiser
 
     try:
         return pseudonymiser(key_file)
@@ -108,8 +108,8 @@ def _lines(path: str) -> list[str]:
 
 
 def _reidentify(args: argparse.Namespace) -> int:
-    from fusionrec.privacy.align import run_users
-    from fusionrec.privacy.pseudonym import PseudonymError, check_key
+    from fusionrec.training.align import run_users
+    from fusionrec.training.pseudonym import PseudonymError, check_key
 
     if (args.run_dir is None) == (args.pseudonyms is None):
         raise UserError("give a RUN_DIR or --pseudonyms FILE (one of them)")

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec.privacy.align import align_users, is_tombstone, tombstoned
+from fusionrec.training.align import align_users, is_tombstone, tombstoned
 from fusionrec.training import artifacts
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def run_user_id(user_id: str, users, config, manifest: dict) -> str:
     if user_id in users:
         return user_id
     if config.data.pseudonymize:
-        from fusionrec.privacy.pseudonym import check_key, pseudonymiser
+        from fusionrec.training.pseudonym import check_key, pseudonymiser
 
         keyed = pseudonymiser(config.data.pseudonym_key_file)
         check_key(keyed.key_id, manifest)

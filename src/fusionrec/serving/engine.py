@@ -93,7 +93,7 @@ class Engine:
 
     # -- lookups ----------------------------------------------------------------------------
     def user_index(self, raw: str) -> int:
-        from fusionrec.privacy.align import is_tombstone
+        from fusionrec.training.align import is_tombstone
 
         found = self.users.get(raw)
         if found is None or is_tombstone(raw):  # a forgotten user's empty slot

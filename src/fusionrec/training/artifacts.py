@@ -84,7 +84,7 @@ def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
               metrics: Mapping[str, Any] | None = None, data_root: str | None = None,
               privacy: Mapping[str, Any] | None = None) -> Path:
     """Write every artefact of a trained run and its ``manifest.json`` (``privacy``: e.g. the
-    pseudonym key id, see :mod:`fusionrec.privacy.pseudonym`)."""
+    pseudonym key id, see :mod:`fusionrec.training.pseudonym`)."""
     from fusionrec.data.manifest import write_manifest
 
     run_dir = Path(run_dir)

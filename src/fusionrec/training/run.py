@@ -43,7 +43,7 @@ def load_data(config: DataConfig, data_dir: str | None = None) -> LoadedData:
         dataset = dataset.without(*config.exclude_sources)
     privacy = {}
     if config.pseudonymize:  # before anything else sees the ids: splits, texts, logs
-        from fusionrec.privacy.pseudonym import pseudonymiser
+        from fusionrec.training.pseudonym import pseudonymiser
 
         keyed = pseudonymiser(config.pseudonym_key_file)
         dataset = keyed.dataset(dataset)
@@ -190,11 +190,11 @@ def load_run_split(run_dir: str | Path, config: RunConfig, manifest: dict,
     data = load_data(config.data, run_data_dir(config, manifest, data_dir))
     dataset = data.dataset
     if config.data.pseudonymize:
-        from fusionrec.privacy.pseudonym import check_key
+        from fusionrec.training.pseudonym import check_key
 
         check_key(data.privacy["pseudonym_key_id"], manifest)
     if manifest.get("forget"):  # users were forgotten: drop them from the reloaded data
-        from fusionrec.privacy.align import align_to_run
+        from fusionrec.training.align import align_to_run
 
         dataset = align_to_run(dataset, run_dir)
     expected = manifest.get("data", {}).get("fingerprint")
