@@ -135,11 +135,12 @@ def test_topk_model_ranks_held_out_items_above_chance(topk_split, params):
 
 
 def test_full_softmax_batches_score_every_item_like_the_ranking_does(topk_split):
-    from fusionrec.models.fusion.batches import NegativeSampler, training_batches
+    from fusionrec.models.common.sampling import NegativeSampler
+    from fusionrec.models.fusion.batches import training_batches
 
     features = topk_split.features
-    sampler = NegativeSampler(features.interactions.user, features.interactions.item,
-                              features.n_items)
+    sampler = NegativeSampler.from_pairs(features.interactions.user, features.interactions.item,
+                                         features.n_items)
     batch = next(training_batches(topk_split, sampler, 64, 5, np.random.default_rng(0),
                                   every_item=True))
     assert batch.negatives.tolist() == list(range(features.n_items))

@@ -90,13 +90,13 @@ def _sampled_negatives(positives: Pairs, dataset, taken: np.ndarray,
                        rng: np.random.Generator) -> Pairs:
     """One item per positive row that the user has no interaction with and that is no
     labelled row of the parent's split (the ctr-kgcn protocol's negatives)."""
-    from fusionrec.models.fusion.batches import NegativeSampler
+    from fusionrec.models.common.sampling import NegativeSampler
 
     inter = dataset.interactions
     n_items = dataset.n_items
     known = np.concatenate([pair_keys(inter.user, inter.item, n_items), taken])
-    sampler = NegativeSampler(known // n_items, known % n_items, n_items)
-    items = sampler.sample(positives.user, 1, rng)[:, 0]
+    sampler = NegativeSampler.from_pairs(known // n_items, known % n_items, n_items)
+    items = sampler.draw(positives.user, 1, rng)[:, 0]
     return Pairs(positives.user, items, np.zeros(len(items), np.float32))
 
 

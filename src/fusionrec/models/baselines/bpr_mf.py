@@ -91,7 +91,7 @@ class BPRMF:
         n_users, n_items = split.features.n_users, split.features.n_items
         self.resolved_loss_ = resolve_loss(self.loss_name, split.task)
         self.seen_ = SeenItems.from_pairs(split.train, n_users)
-        self._sampler = NegativeSampler(self.seen_, n_items)
+        self._sampler = NegativeSampler.from_seen(self.seen_, n_items)
         self.module_ = _mf_module(n_users, n_items, self.embedding_dim, self.init_std,
                                   config.dropout)
         return self.module_

@@ -150,7 +150,7 @@ class KGCN:
         table = neighbour_table(edges, self.neighbours, seed=config.seed)
         self.resolved_loss_ = resolve_loss(self.loss_name, split.task, default_topk="bce")
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
-        self._sampler = NegativeSampler(self.seen_, features.n_items)
+        self._sampler = NegativeSampler.from_seen(self.seen_, features.n_items)
         module = _kgcn_module(features.n_users, edges.n_entities, edges.n_relations,
                               self.embedding_dim, self.n_iter, self.neighbours)
         module.item_entity = edges.item_entity.clone()

@@ -119,7 +119,7 @@ class LightGCN:
             adjacency = bipartite_adjacency(pos.user, pos.item, n_users, n_items)
         self.resolved_loss_ = resolve_loss(self.loss_name, split.task)
         self.seen_ = SeenItems.from_pairs(split.train, n_users)
-        self._sampler = NegativeSampler(self.seen_, n_items)
+        self._sampler = NegativeSampler.from_seen(self.seen_, n_items)
         self.module_ = _lightgcn_module(adjacency, n_users, n_items, self.embedding_dim,
                                         self.layers, self.init_std)
         return self.module_

@@ -17,12 +17,24 @@ from fusionrec.models.common.ranking import SeenItems
 
 
 class NegativeSampler:
-    """Uniform items a user has no training positive for (rejection sampling on sorted keys)."""
+    """Uniform items a user has no training positive for: rejection sampling against sorted
+    ``user * n_items + item`` keys (one sampler for every model family and for retraining)."""
 
-    def __init__(self, seen: SeenItems, n_items: int) -> None:
+    def __init__(self, keys: np.ndarray, n_items: int) -> None:
         self.n_items = n_items
+        self._keys = np.asarray(keys, np.int64)  # ascending
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "NegativeSampler":
+        """Excluding every ``(users[i], items[i])`` pair."""
+        return cls(np.unique(np.asarray(users, np.int64) * n_items
+                             + np.asarray(items, np.int64)), n_items)
+
+    @classmethod
+    def from_seen(cls, seen: SeenItems, n_items: int) -> "NegativeSampler":
+        """Excluding each user's seen items (``seen.indices`` are sorted within a user)."""
         users = np.repeat(np.arange(seen.n_users), np.diff(seen.indptr))
-        self._keys = users * n_items + seen.indices  # ascending: indices sorted within a user
+        return cls(users * n_items + seen.indices, n_items)
 
     def draw(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(len(users), n)`` items; a user who has seen nearly every item may keep a clash."""

@@ -88,7 +88,7 @@ class FusionRecommender:
         return Trainer(self.trainer, progress=True).fit(self, split)
 
     def build(self, split: Split, config: TrainerConfig):
-        from fusionrec.models.fusion.batches import NegativeSampler
+        from fusionrec.models.common.sampling import NegativeSampler
         from fusionrec.models.fusion.build import build_encoders, load_live_lm, \
             load_text_features, resolve_sources
         from fusionrec.models.fusion.model import FusionModel, FusionScorer
@@ -118,7 +118,7 @@ class FusionRecommender:
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
-        self._sampler = NegativeSampler(inter.user, inter.item, features.n_items)
+        self._sampler = NegativeSampler.from_pairs(inter.user, inter.item, features.n_items)
         self.tables_ = None
         return self.module_
 
