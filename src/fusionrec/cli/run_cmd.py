@@ -142,7 +142,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_zero_shot(args: argparse.Namespace) -> int:
     from fusionrec.encoders.base import EncoderError
     from fusionrec.encoders.config import EncoderConfigError
-    from fusionrec.training.zero_shot import zero_shot_run
+    from fusionrec.evaluation.zero_shot import zero_shot_run
 
     if args.protocol:
         raise UserError("--zero-shot compares on the run's own split; drop --protocol")
