@@ -136,7 +136,7 @@ def test_new_user_and_item_grow_the_vocabularies_and_get_rows(world, retrained):
 def test_new_run_folder_is_complete_checksummed_and_servable(retrained, tmp_path):
     from fusionrec.serving.engine import Engine, load_run
     from fusionrec.training.artifacts import RunError, file_sha256, verify_run
-    from fusionrec.training.run import evaluate_run
+    from fusionrec.evaluation.runs import evaluate_run
 
     manifest = verify_run(retrained)
     for name, digest in manifest["files"].items():

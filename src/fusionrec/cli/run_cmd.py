@@ -125,7 +125,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from fusionrec.training.run import evaluate_run
+    from fusionrec.evaluation.runs import evaluate_run
 
     if args.zero_shot:
         return _evaluate_zero_shot(args)
@@ -202,7 +202,8 @@ def _quickstart(args: argparse.Namespace) -> int:
     import tempfile
 
     from fusionrec.config import quickstart_config
-    from fusionrec.training.run import evaluate_run, train_run
+    from fusionrec.evaluation.runs import evaluate_run
+    from fusionrec.training.run import train_run
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fusionrec-quickstart-"))
     if out.exists() and any(out.iterdir()):
