@@ -12,7 +12,8 @@ from test_text_fixtures import tiny_dataset
 from fusionrec.cli.main import main
 from fusionrec.encoders.base import EncoderError, TextEncoder
 from fusionrec.encoders.cache import EmbeddingCache, text_hash
-from fusionrec.encoders.config import EncoderConfig, EncoderConfigError, read_run_sections
+from fusionrec.config import ConfigError, read_run_sections
+from fusionrec.encoders.config import EncoderConfig, EncoderConfigError
 from fusionrec.encoders.factory import build_encoder
 from fusionrec.encoders.features import TextFeatures, encode_cached, text_features
 from fusionrec.encoders.hashing import HashingEncoder
@@ -86,7 +87,7 @@ def test_read_run_sections(tmp_path):
     assert config == EncoderConfig(pooling="mean")
     assert protocol["name"] == "ctr-kgcn"
     path.write_text("data: [unclosed\n")
-    with pytest.raises(EncoderConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML"):
         read_run_sections(path)
 
 

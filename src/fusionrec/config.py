@@ -302,6 +302,21 @@ def read_config_dict(path: str | Path, overrides: typing.Iterable[str] = ()) -> 
     return apply_overrides(raw, overrides)
 
 
+def read_run_sections(path: str | Path) -> tuple[dict[str, Any], EncoderConfig,
+                                                 dict[str, Any] | None]:
+    """``(data section, EncoderConfig, protocol section or None)`` of a run-config YAML; the
+    other sections are not validated (``fusionrec encode`` needs only these three)."""
+    raw = read_config_dict(path)
+    sections = {}
+    for name in ("data", "encoder", "protocol"):
+        value = raw.get(name) or {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: section '{name}' must be a mapping")
+        sections[name] = dict(value)
+    protocol = sections["protocol"] or None
+    return sections["data"], EncoderConfig.from_dict(sections["encoder"]), protocol
+
+
 def load_config(path: str | Path, overrides: typing.Iterable[str] = ()) -> RunConfig:
     """Read a run config YAML, apply dotted overrides, validate."""
     return RunConfig.from_dict(read_config_dict(path, overrides))

@@ -63,13 +63,14 @@ def _dataset(data: dict, data_dir: str | None, protocol: dict | None, full: bool
 
 def _encode(args: argparse.Namespace) -> int:
     from fusionrec.encoders.base import EncoderError
-    from fusionrec.encoders.config import EncoderConfigError, read_run_sections
+    from fusionrec.config import ConfigError, read_run_sections
+    from fusionrec.encoders.config import EncoderConfigError
     from fusionrec.encoders.features import text_features
 
     try:
         data, config, protocol = read_run_sections(args.config)
         config = _override(config, args.set)
-    except EncoderConfigError as error:
+    except (ConfigError, EncoderConfigError) as error:
         raise UserError(str(error)) from None
     dataset, what = _dataset(data, args.data_dir, protocol, args.full_dataset)
     print(f"{dataset.name}: {dataset.n_items} items, {dataset.n_users} users ({what})")

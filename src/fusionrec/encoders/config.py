@@ -101,29 +101,3 @@ class EncoderConfig:
             return Path(self.cache_dir).expanduser()
         from_env = os.environ.get(CACHE_ENV)
         return Path(from_env).expanduser() if from_env else DEFAULT_CACHE_DIR.expanduser()
-
-
-def read_run_sections(path: str | os.PathLike) -> tuple[dict[str, Any], EncoderConfig,
-                                                        dict[str, Any] | None]:
-    """``(data section, EncoderConfig, protocol section or None)`` of a run-config YAML."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise EncoderConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise EncoderConfigError(f"{path}{where}: not valid YAML") from None
-    if not isinstance(raw, Mapping):
-        raise EncoderConfigError(f"{path}: a run config must be a mapping of sections")
-    sections = {}
-    for name in ("data", "encoder", "protocol"):
-        value = raw.get(name) or {}
-        if not isinstance(value, Mapping):
-            raise EncoderConfigError(f"{path}: section '{name}' must be a mapping")
-        sections[name] = dict(value)
-    protocol = sections["protocol"] or None
-    return sections["data"], EncoderConfig.from_dict(sections["encoder"]), protocol
