@@ -15,7 +15,7 @@ from fusionrec.data.schema import Dataset, Interactions, Vocabulary
 from fusionrec.data.split import ColdStart, ColdStartUnsupported, Pairs, Split
 from fusionrec.data.synthetic import generate
 from fusionrec.evaluation.activity import activity_breakdown, training_counts
-from fusionrec.evaluation.activity_report import activity_lines
+from fusionrec.experiments.activity_report import activity_lines
 from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed, ranked_lists
 from fusionrec.models.registry import model_class
 

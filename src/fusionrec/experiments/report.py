@@ -167,7 +167,7 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
     (:class:`~fusionrec.experiments.ablation.Ablation`) and ``figures`` (``{(dataset,
     protocol): [(caption, relative png path)]}``) go under their table."""
     from fusionrec.experiments.ablation import ablation_lines
-    from fusionrec.evaluation.activity_report import activity_lines
+    from fusionrec.experiments.activity_report import activity_lines
     from fusionrec.experiments.refusals import refused_rows
 
     failed = [r for r in records if "error" in r]
