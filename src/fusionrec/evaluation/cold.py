@@ -7,7 +7,7 @@ models (``bpr-mf``, ``lightgcn``) declare nothing: their vector for a cold item 
 untrained noise, and a metric computed from it would be a fake number. ``popularity`` can rank
 for a cold user (the same list as anyone's) but not among cold items (they all have count 0).
 When a part asks a model for an entity of the split's cold kind that has no training
-positive and the model does not declare that kind, :func:`check_cold_start` raises
+positive and the model does not declare that kind, :func:`~fusionrec.models.common.cold_start.check_cold_start` raises
 :class:`~fusionrec.data.split.ColdStartUnsupported`; the benchmark records the message as the
 run's outcome ("cannot score cold items").
 """
@@ -16,33 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusionrec.data.split import ColdStartUnsupported, Pairs, Split
+from fusionrec.data.split import Pairs
 
 _PAIRS_PER_BATCH = 1 << 18  # (user, candidate) rows scored per model.score call
-
-
-def model_cold_start(model) -> frozenset[str]:
-    return frozenset(getattr(model, "cold_start", ()) or ())
-
-
-def check_cold_start(model, split: Split, part: str) -> None:
-    """Raise :class:`ColdStartUnsupported` if ``part`` of a cold-start split needs ``model`` to
-    score a cold entity it declares it cannot (see the module docstring)."""
-    cold = split.cold
-    if cold is None or part == "train" or cold.kind in model_cold_start(model):
-        return
-    pairs, train = split.part(part).positives(), split.train.positives()
-    if cold.kind == "items":
-        asked = cold.candidates(part)
-        asked = np.unique(pairs.item) if asked is None else asked
-        unseen = np.setdiff1d(np.intersect1d(asked, cold.entities), train.item)
-    else:
-        unseen = np.setdiff1d(np.unique(pairs.user), train.user)
-    if unseen.size:
-        name = getattr(model, "name", type(model).__name__)
-        raise ColdStartUnsupported(
-            f"{name} cannot score cold {cold.kind}: {unseen.size} {cold.kind} of the {part} "
-            f"part have no training interaction and the model reads nothing else about them")
 
 
 def candidate_lists(model, users: np.ndarray, exclude: Pairs, candidates: np.ndarray, k: int,

@@ -13,7 +13,8 @@ import numpy as np
 
 from fusionrec.data.split import Pairs, Split
 from fusionrec.evaluation.activity import ActivityBreakdown, activity_breakdown, training_counts
-from fusionrec.evaluation.cold import candidate_lists, check_cold_start
+from fusionrec.evaluation.cold import candidate_lists
+from fusionrec.models.common.cold_start import check_cold_start
 from fusionrec.evaluation.metrics import ctr_metrics, ranking_metrics, sigmoid
 
 

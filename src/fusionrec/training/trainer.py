@@ -126,7 +126,7 @@ class Trainer:
         summary = TrainingSummary(monitor=resolve_monitor(cfg, split.task, self.evaluation.ks))
         torch.manual_seed(cfg.seed)
         raw_module = model.build(split, cfg)
-        from fusionrec.evaluation.cold import check_cold_start
+        from fusionrec.models.common.cold_start import check_cold_start
 
         for part in ("valid", "test"):  # a model that cannot score them stops before epoch 1
             check_cold_start(model, split, part)
