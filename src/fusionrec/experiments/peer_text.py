@@ -25,7 +25,7 @@ from fusionrec.experiments.peer_side.run_peer import COLD_START, TEXT_PEERS
 def check_peer_cold_start(peer: str, split: Split) -> None:
     """Raise :class:`~fusionrec.data.split.ColdStartUnsupported` if ``peer`` cannot score the
     cold entities ``split`` asks for."""
-    from fusionrec.evaluation.cold import check_cold_start
+    from fusionrec.models.common.cold_start import check_cold_start
 
     declared = SimpleNamespace(name=peer, cold_start=frozenset(COLD_START.get(peer, ())))
     for part in ("valid", "test"):

@@ -38,8 +38,8 @@ from fusionrec.data.split import ColdStartUnsupported, Split
 from fusionrec.models.baselines.content_knn import item_text_vectors
 from fusionrec.models.baselines.cosine import unit_rows
 from fusionrec.models.baselines.item_knn import user_item_matrix
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import ScoreAllRanking, SeenItems
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import ScoreAllRanking, SeenItems
 from fusionrec.models.baselines.ridge_map import RidgePath, mean_ndcg, svd_factors
 
 ITEM_TEXT_SOURCES = ("interactions", "item_attributes", "item_text", "kg", "reviews")

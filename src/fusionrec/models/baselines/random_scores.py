@@ -16,8 +16,8 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.persist import load_model_files, save_model_files
-from fusionrec.models.baselines.ranking import ScoreAllRanking, SeenItems
+from fusionrec.models.common.persist import load_model_files, save_model_files
+from fusionrec.models.common.ranking import ScoreAllRanking, SeenItems
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
