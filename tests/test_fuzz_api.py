@@ -4,6 +4,11 @@ generated request, the answer is never a 5xx, and every rejection is a 4xx with 
 Generated ids are mostly random strings (answered 404), so a share of the path parameters and
 body ids is swapped for ids the run really has, to reach the code behind the lookups. The fast
 test sends about 50 requests; the slow one at least 500 (the issue's acceptance bar).
+
+The schema only yields valid JSON, so a second pass takes generated requests and breaks them
+the way a hostile client would (issue 19): numbers become NaN, infinity or 1e999, ids become
+strings outside the id grammar ("a/b", "..", "%2F", non-ASCII, over-long). Those too must be
+4xx with a JSON ``detail``, never a 5xx.
 """
 
 from __future__ import annotations
@@ -80,7 +85,9 @@ def _fuzz(api, examples: int) -> Counter:
             case.path_parameters = _with_real_ids(case.path_parameters, data.draw, ids)
         if isinstance(case.body, (dict, list)):
             case.body = _with_real_ids(case.body, data.draw, ids)
-        auth = {"Authorization": f"Bearer {KEY}"} if data.draw(st.booleans()) else None
+        # Mostly keyed: access is deny-by-default, so an anonymous request stops at the 401.
+        keyed = data.draw(st.integers(0, 4)) > 0
+        auth = {"Authorization": f"Bearer {KEY}"} if keyed else None
         response = case.call(headers=auth, timeout=120)  # a DELETE rebuilds the engine
         seen[response.status_code] += 1
         label = f"{case.operation.label} {case.path_parameters} {case.query} {case.body}"
@@ -105,3 +112,85 @@ def test_five_hundred_generated_requests_get_no_server_error(api):
     seen = _fuzz(api, 520)
     assert sum(seen.values()) >= 500, seen
     assert not [code for code in seen if code >= 500]
+
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
+BAD_IDS = ["a/b", "../u1", ".", "..", "a b", "%2F", "a%2Fb", "\u00e9t\u00e9", "x" * 129,
+           "a?b", "a#b", "~forgotten~0", "u1\n", "\u202eu1", ""]
+
+
+def _break(value, draw, marker: dict):
+    """``value`` with some numbers replaced by a non-finite placeholder and some id fields
+    by ids outside the grammar (``marker`` records what was broken)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in ID_FIELDS and draw(st.booleans()):
+                bad = draw(st.sampled_from(BAD_IDS))
+                marker["ids"] += 1
+                item = [bad] if isinstance(item, list) else bad
+            else:
+                item = _break(item, draw, marker)
+            out[key] = item
+        return out
+    if isinstance(value, list):
+        return [_break(item, draw, marker) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and draw(st.booleans()):
+        marker["numbers"] += 1
+        return f"@@{draw(st.sampled_from(NON_FINITE))}@@"
+    return value
+
+
+def test_nan_infinity_and_bad_ids_get_no_server_error(api, tmp_path):
+    import json
+    from urllib.parse import quote
+
+    from fastapi.testclient import TestClient
+
+    schema, ids = api
+    app = schema.app
+    client = TestClient(app, headers={"Authorization": f"Bearer {KEY}"})
+    seen: Counter = Counter()
+    problems: list[str] = []
+    broken = Counter()
+
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data) -> None:
+        case = data.draw(schema.as_strategy())
+        marker = {"ids": 0, "numbers": 0}
+        params = dict(case.path_parameters or {})
+        for name in params:
+            if data.draw(st.booleans()):
+                params[name] = data.draw(st.sampled_from(BAD_IDS))
+                marker["ids"] += 1
+        body = _break(case.body, data.draw, marker) if isinstance(case.body, (dict, list)) \
+            else case.body
+        path = case.path.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+        content = None
+        if isinstance(body, (dict, list)):
+            text = json.dumps(body)
+            for literal in NON_FINITE:  # placeholders -> bare JSON tokens (NaN, 1e999, ...)
+                text = text.replace(f'"@@{literal}@@"', literal)
+            content = text.encode()
+        response = client.request(case.method, path, params=case.query, content=content,
+                                  headers={"Content-Type": "application/json"} if content else {})
+        broken.update({k: v for k, v in marker.items() if v})
+        seen[response.status_code] += 1
+        label = f"{case.method} {path} {case.query} {content!r:.200}"
+        if response.status_code >= 500:
+            problems.append(f"{response.status_code} for {label}: {response.text[:200]}")
+        elif response.status_code >= 400:
+            try:
+                assert "detail" in response.json()
+            except (ValueError, AssertionError):
+                problems.append(f"{response.status_code} without a JSON detail for {label}")
+        elif marker["numbers"] or marker["ids"]:
+            if content is not None and marker["numbers"]:
+                problems.append(f"accepted a non-finite number: {label}")
+
+    run()
+    assert problems == [], problems[:5]
+    assert broken["numbers"] > 0 and broken["ids"] > 0, broken  # both kinds were sent
+    assert sum(seen.values()) >= 60 and any(400 <= code < 500 for code in seen)
