@@ -38,21 +38,30 @@ def api(tmp_path_factory):
     from schemathesis.python.asgi import shutdown_lifespans
 
     from fusionrec.serving.app import create_app
-    from fusionrec.serving.settings import ServeSettings
 
-    base = tmp_path_factory.getbasetemp()
-    run_dir = tmp_path_factory.mktemp("fuzz") / "run"
-    shutil.copytree(trained_run(base), run_dir)  # DELETE /v1/users may forget users in it
+    run_dir = _run_copy(tmp_path_factory)
     monkey = pytest.MonkeyPatch()
     monkey.setenv(CACHE_ENV, str(run_dir.parent / "cache"))
-    app = create_app(ServeSettings(run_dir=str(run_dir), api_key=KEY, max_batch=50,
-                                   max_text_chars=500))
+    app = create_app(_settings(run_dir))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ids = {name: json.loads((run_dir / f"{name}.json").read_text())[:20]
            for name in ("users", "items")}
     yield schema, ids
     shutdown_lifespans()  # stops the app: closes its event store
     monkey.undo()
+
+
+def _run_copy(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("fuzz") / "run"
+    # A copy: DELETE /v1/users may forget users in it.
+    shutil.copytree(trained_run(tmp_path_factory.getbasetemp()), run_dir)
+    return run_dir
+
+
+def _settings(run_dir):
+    from fusionrec.serving.settings import ServeSettings
+
+    return ServeSettings(run_dir=str(run_dir), api_key=KEY, max_batch=50, max_text_chars=500)
 
 
 def _with_real_ids(value, draw, ids):
@@ -141,15 +150,22 @@ def _break(value, draw, marker: dict):
     return value
 
 
-def test_nan_infinity_and_bad_ids_get_no_server_error(api, tmp_path):
+def test_nan_infinity_and_bad_ids_get_no_server_error(api, tmp_path_factory, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from fusionrec.serving.app import create_app
+
+    run_dir = _run_copy(tmp_path_factory)  # an app of its own: the schema's stays untouched
+    monkeypatch.setenv(CACHE_ENV, str(run_dir.parent / "cache"))
+    with TestClient(create_app(_settings(run_dir)),
+                    headers={"Authorization": f"Bearer {KEY}"}) as client:
+        _hostile_fuzz(api[0], client)
+
+
+def _hostile_fuzz(schema, client) -> None:
     import json
     from urllib.parse import quote
 
-    from fastapi.testclient import TestClient
-
-    schema, ids = api
-    app = schema.app
-    client = TestClient(app, headers={"Authorization": f"Bearer {KEY}"})
     seen: Counter = Counter()
     problems: list[str] = []
     broken = Counter()

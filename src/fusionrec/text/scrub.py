@@ -40,7 +40,8 @@ _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_]{2,}")
 _CARD = re.compile(r"\b\d{4}(?:[ -]\d{4}){3}\b")
 # The lookahead lets the engine skip positions that cannot start a phone number cheaply.
 _PHONE = re.compile(
-    r"(?=[+(\d])(?:(?<![\w+])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,4}\b"
+    r"(?=[+(\d])"
+    r"(?:(?<![\w+])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,4}\b"
     r"|(?<!\w)\(\d{3}\)\s?\d{3}[\s.-]?\d{4}\b"
     r"|\b\d{3}[.-]\d{3}[.-]\d{4}\b"
     r"|\b\d{3} \d{3} \d{4}\b)"
@@ -49,8 +50,8 @@ _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _DIGITS = re.compile(r"\d{7,}")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 
-# Order matters: e-mails (first, in scrub_pii) before handles and URLs, URLs before digit runs (ids inside links),
-# phones before card numbers (a +country prefix belongs to the phone).
+# Order matters: e-mails (first, in scrub_pii) before handles and URLs, URLs before digit
+# runs (ids inside links), phones before card numbers (a +country prefix belongs to the phone).
 _RULES: tuple[tuple[re.Pattern, str], ...] = (
     (_HANDLE, "[user]"),
     (_PHONE, "[phone]"),
