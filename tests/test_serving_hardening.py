@@ -194,3 +194,15 @@ def test_reload_refuses_a_run_the_gate_did_not_promote(client, run_dir, tmp_path
     (refused / "retrain.json").write_text(json.dumps({"promoted": True}))
     response = client.post("/v1/admin/reload", headers=AUTH, json={"run_dir": str(refused)})
     assert response.status_code == 200, response.text
+
+
+def test_deeply_nested_and_odd_json_is_a_4xx(client):
+    for body in (b"[" * 200_000 + b"]" * 200_000,
+                 b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                 b'{"events": [{"user_id": "u3", "item_id": "i1", "value": '
+                 + b"9" * 50_000 + b"}]}", b"\xff\xfe\x00", b'{"events": "\xed\xa0\x80"}',
+                 b'{"items": [{"item_id": "s1", "text": "a\\ud800b", "tags": ["\\udfff"]}]}',
+                 b'{"items": [{"item_id": "s2", "attributes": {"k": "\\udc00"}}]}'):
+        response = client.post("/v1/events", content=body, headers=JSON)
+        assert 400 <= response.status_code < 500, (body[:40], response.status_code)
+        assert response.json()["detail"]

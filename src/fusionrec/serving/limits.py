@@ -89,7 +89,9 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     if isinstance(value, str):  # a rejected 1 MB string is not echoed whole
-        return value if len(value) <= 200 else value[:200] + "..."
+        value = value if len(value) <= 200 else value[:200] + "..."
+        # A lone surrogate (e.g. "\ud800" in the request) cannot be written as UTF-8.
+        return value.encode("utf-8", "replace").decode("utf-8")
     if value is None or isinstance(value, (int, bool)):
         return value
     return str(value)  # e.g. an exception object in ``ctx``

@@ -13,7 +13,8 @@ or ``..``), and can be read, listed and forgotten.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,9 +34,25 @@ EventKind = Literal["like", "play", "click", "rating", "dislike"]
 AttributeValue = ShortStr | float | int
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: NaN and +-inf are refused in every float field, nested ones too.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        """JSON may escape half a UTF-16 pair ("\\ud800"); such a string cannot be stored or
+        answered as UTF-8, so it is refused here rather than failing later (a 500)."""
+        for value in (data.values() if isinstance(data, dict) else ()):
+            if isinstance(value, dict):  # attributes: names and values
+                value = [*value.keys(), *value.values()]
+            for text in (value if isinstance(value, list) else [value]):
+                if isinstance(text, str) and not text.isascii() and _SURROGATE.search(text):
+                    raise ValueError("text holds a lone UTF-16 surrogate (invalid Unicode)")
+        return data
 
 
 # -- requests -------------------------------------------------------------------------------
