@@ -125,7 +125,7 @@ def test_five_hundred_generated_requests_get_no_server_error(api):
 
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
 BAD_IDS = ["a/b", "../u1", ".", "..", "a b", "%2F", "a%2Fb", "\u00e9t\u00e9", "x" * 129,
-           "a?b", "a#b", "~forgotten~0", "u1\n", "\u202eu1", ""]
+           "a?b", "a#b", "~forgotten~0", "u1\n", "\u202eu1", "\ud800", ""]
 
 
 def _break(value, draw, marker: dict):
