@@ -199,13 +199,12 @@ def _json(payload: dict) -> Response:
 
 
 def _check_texts(body: S.EventsIn, limit: int) -> None:
-    for where, records, key in (("users", body.users, "user_id"), ("items", body.items,
-                                                                     "item_id")):
-        for j, record in enumerate(records):
-            if record.text is not None and len(record.text) > limit:
-                raise RequestError(422, f"{where}[{j}] ({getattr(record, key)!r}): text has "
-                                   f"{len(record.text)} characters; the limit is {limit} "
-                                   "(FUSIONREC_MAX_TEXT_CHARS)")
+    from fusionrec.serving.updates import check_text
+
+    for j, user in enumerate(body.users):
+        check_text(f"users[{j}] ({user.user_id!r})", user.text, limit)
+    for j, item in enumerate(body.items):
+        check_text(f"items[{j}] ({item.item_id!r})", item.text, limit)
 
 
 def _scrubbed(text: str | None) -> str | None:

@@ -92,7 +92,7 @@ class Updater:
         batch_items = {i.item_id for i in batch.items}
         for j, user in enumerate(batch.users):
             where = f"users[{j}] ({user.user_id!r})"
-            _check_text(where, user.text, max_text_chars)
+            check_text(where, user.text, max_text_chars)
             if user.attributes:
                 problem = (self.user_attrs.check(user.attributes) if self.user_attrs
                            else "this dataset has no user attributes")
@@ -105,7 +105,7 @@ class Updater:
                     raise RequestError(404, f"{where}: unknown friend {friend!r}")
         for j, item in enumerate(batch.items):
             where = f"items[{j}] ({item.item_id!r})"
-            _check_text(where, item.text, max_text_chars)
+            check_text(where, item.text, max_text_chars)
             if item.attributes or item.tags:
                 problem = (self.item_attrs.check(item.attributes) if self.item_attrs
                            else "this dataset has no item attributes or tags")
@@ -281,7 +281,7 @@ def _replaced(array: np.ndarray, row: int, value) -> np.ndarray:
     return out
 
 
-def _check_text(where: str, text: str | None, limit: int) -> None:
+def check_text(where: str, text: str | None, limit: int) -> None:
     if text is not None and len(text) > limit:
         raise RequestError(422, f"{where}: text has {len(text)} characters; the limit is "
                            f"{limit} (FUSIONREC_MAX_TEXT_CHARS)")
