@@ -72,7 +72,7 @@ async def list_users(request: Request,
 
 @router.get("/users/{user_id}", response_model=S.UserOut, dependencies=[ReadAccess])
 def get_user(request: Request, user_id: UserId,
-                   limit: Annotated[int, Query(ge=0, le=10000)] = 50) -> S.UserOut:
+             limit: Annotated[int, Query(ge=0, le=10000)] = 50) -> S.UserOut:
     """A user's positive history (training items and recorded events) and friends."""
     engine = _service(request).engine
     user = engine.user_index(user_id)
@@ -87,7 +87,7 @@ def get_user(request: Request, user_id: UserId,
 @router.get("/users/{user_id}/recommendations", response_model=S.RecommendationsOut,
             dependencies=[ReadAccess])
 def recommendations(request: Request, user_id: UserId, k: K = 10, explain: bool = False,
-                          exclude_seen: bool = True) -> Response:
+                    exclude_seen: bool = True) -> Response:
     """Top-``k`` items: FAISS candidates re-ranked by the model; reflects recorded events."""
     service = _service(request)
     _check_k(service, k)
