@@ -93,7 +93,9 @@ async def _connection(port: int, queue: asyncio.Queue, latencies: list, lags: li
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            # Reads need the key (deny-by-default access, issue 19).
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Authorization: Bearer {API_KEY}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
             length = 0

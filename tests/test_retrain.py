@@ -158,6 +158,29 @@ def test_new_run_folder_is_complete_checksummed_and_servable(retrained, tmp_path
         verify_run(tampered)
 
 
+def test_retrained_run_folder_holds_no_absolute_path_and_loads_after_a_move(retrained,
+                                                                            tmp_path):
+    """Before: config.yaml named the data spec by its absolute path, so a moved or copied
+    run read (or missed) the data at the old place."""
+    from fusionrec.serving.engine import Engine, load_run
+    from fusionrec.training.artifacts import open_run
+    from fusionrec.training.run import load_run_split
+
+    here = str(retrained.resolve())
+    for path in retrained.rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".json", ".jsonl", ".csv", ".txt"):
+            assert here not in path.read_text(encoding="utf-8", errors="replace"), path
+    moved = tmp_path / "elsewhere" / "moved-run"
+    shutil.copytree(retrained, tmp_path / "copy")
+    shutil.move(str(tmp_path / "copy"), moved)
+    config, manifest, _ = open_run(moved)
+    assert Path(config.data.spec).is_relative_to(moved.resolve())
+    dataset, split = load_run_split(moved, config, manifest)
+    assert "newbie" in dataset.users.ids and len(split.test)
+    engine = Engine(load_run(moved))
+    assert len(engine.recommend(engine.user_index("newbie"), 5)[0]) == 5
+
+
 def test_warm_start_reproduces_the_parent_and_refuses_a_foreign_checkpoint(world, retrained):
     import torch
 
@@ -224,6 +247,12 @@ def test_gate_blocks_a_bad_model_and_promote_swaps_a_good_one(world, server, tmp
     assert not report["promoted"] and not report["gate"]["passed"] and report["reload"] is None
     assert report["gate"]["before"] - report["gate"]["after"] > report["gate"]["tolerance"]
     assert _served(server) == str(world.parent)  # never asked to reload
+    import httpx
+
+    asked = httpx.post(f"{server}/v1/admin/reload", json={"run_dir": str(bad)}, timeout=60,
+                       headers={"Authorization": f"Bearer {API_KEY}"})
+    assert asked.status_code == 409 and '"promoted": false' in asked.json()["detail"]
+    assert _served(server) == str(world.parent)  # the refused run was never loaded
     good = tmp_path / "good"
     assert _cli(world, good, "--promote", server, "--api-key", API_KEY) == 0
     assert _served(server) == str(good.resolve())

@@ -98,10 +98,10 @@ def test_postgres_round_trip():
 
 def test_settings_from_env_and_overrides(tmp_path):
     env = {"FUSIONREC_RUN_DIR": str(tmp_path), "FUSIONREC_PORT": "9001",
-           "FUSIONREC_READ_AUTH": "yes", "FUSIONREC_API_KEY": "k" * 12,
+           "FUSIONREC_OPEN_READS": "yes", "FUSIONREC_API_KEY": "k" * 12,
            "FUSIONREC_DATA_DIR": ""}
     settings = ServeSettings.from_env(env, port=9002)
-    assert settings.port == 9002 and settings.read_auth is True and settings.data_dir is None
+    assert settings.port == 9002 and settings.open_reads is True and settings.data_dir is None
     assert settings.database_url == str(tmp_path / "events.sqlite3")
     assert settings.public()["api_key"] == "set"
     key_file = tmp_path / "key"
@@ -112,7 +112,7 @@ def test_settings_from_env_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("env, message", [
     ({"FUSIONREC_PORT": "http"}, "FUSIONREC_PORT must be an integer"),
-    ({"FUSIONREC_READ_AUTH": "maybe"}, "FUSIONREC_READ_AUTH must be true or false"),
+    ({"FUSIONREC_OPEN_READS": "maybe"}, "FUSIONREC_OPEN_READS must be true or false"),
     ({"FUSIONREC_API_KEY": "short"}, "at least 8"),
     ({"FUSIONREC_MAX_K": "0"}, "max_k must be >= 1"),
 ])

@@ -131,10 +131,10 @@ def _reidentify(args: argparse.Namespace) -> int:
             raise UserError("--from-data needs a RUN_DIR")
         from dataclasses import replace
 
-        from fusionrec.config import load_config
+        from fusionrec.training.artifacts import read_run_config
         from fusionrec.training.run import load_data
 
-        config = load_config(Path(args.run_dir) / "config.yaml")
+        config = read_run_config(args.run_dir)
         raw = load_data(replace(config.data, pseudonymize=False)).dataset
         candidates += list(raw.users.ids)
     found = keyed.reidentify(pseudonyms, candidates)
