@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from encode import cpu_model  # noqa: E402
 from hostile_cases import Case, build_cases  # noqa: E402
 from hostile_client import HealthPoller, send  # noqa: E402
 from serve_load import API_KEY, free_port, percentile, start_server, wait_ready  # noqa: E402
@@ -130,16 +131,6 @@ def server_exceptions(log_text: str) -> dict[str, int]:
     return counts
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     limits = (args.reject_ms, args.healthz_ms)
@@ -198,7 +189,7 @@ def main(argv=None) -> int:
           f"{result['healthz_p99_ms_overall']:.1f} ms")
     for message, count in exceptions.items():
         print(f"server exception x{count}: {message}")
-    print(f"CPU: {result['machine']['cpu_model']} x{os.cpu_count()}; load average "
+    print(f"CPU: {result['machine']['cpu_model']}; load average "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
