@@ -42,10 +42,11 @@ def _text_body(text: str) -> str:
 
 
 def _id_write(name: str, raw_id_json: str, item: str, key: str) -> Case:
-    """A write whose user id is given as raw JSON text (so escapes reach the server as sent);
-    the item is a known one, so only the id can be the reason to refuse it."""
-    return _write(name, _event_with("x", item, kind='"like"', value="null",
-                                    user_id=raw_id_json), key)
+    """A new user (with one event on a known item) whose id is raw JSON text, so escapes
+    reach the server as sent; only the id can be the reason to refuse it."""
+    body = ('{"users":[{"user_id":' + raw_id_json + '}],"events":[{"user_id":' + raw_id_json
+            + ',"item_id":' + json.dumps(item) + ',"kind":"like"}]}')
+    return _write(name, body, key)
 
 
 def build_cases(key: str, user: str, item: str) -> list[Case]:

@@ -65,6 +65,9 @@ def test_cases_cover_every_kind_the_issue_names(cases):
     assert [_first_event(cases[n])["user_id"] for n in ("id_slash", "id_dotdot",
                                                           "id_percent_2f")] == ["a/b", "..",
                                                                                 "a%2Fb"]
+    for name in ("id_lone_surrogate", "id_rtl_override", "id_slash", "id_percent_2f"):
+        body = json.loads(cases[name].body)  # a new user: listed under users, then used
+        assert body["users"][0]["user_id"] == body["events"][0]["user_id"]
     assert ".." in cases["get_dotdot_path"].path and cases["get_dotdot_path"].method == "GET"
     # every write carries the key: a 401 would be a rejection for the wrong reason
     for case in cases.values():
