@@ -9,7 +9,7 @@
 # connections: nothing outside this machine can reach it and it is deleted on stop.
 # initdb and postgres refuse to run as root, so they run as the `postgres` system user (from
 # Debian's postgresql packages), or `nobody` where that user is absent.
-set -euo pipefail
+set -Eeuo pipefail
 
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 
