@@ -25,7 +25,8 @@ owner() {
 }
 
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 start() {
@@ -39,7 +40,8 @@ start() {
   chown "$OWNER" "$dir"
   chmod 700 "$dir"
   # Any failure from here on removes the half-made cluster.
-  trap 'as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' ERR
+  trap 'as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$dir"' ERR
   as_owner "$PGBIN/initdb" -D "$dir/data" -U fusionrec --auth=trust -E UTF8 --locale=C.UTF-8 \
     >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; false; }
   for _ in 1 2 3; do  # a port taken between picking and binding: pick another
@@ -58,7 +60,10 @@ start() {
 
 stop() {
   local dir="${1:?usage: postgres.sh stop DIR}"
-  case "$dir" in /tmp/fusionrec-pg.*) ;; *) echo "postgres.sh: refusing to remove $dir" >&2; exit 1;; esac
+  case "$dir" in
+    /tmp/fusionrec-pg.*) ;;
+    *) echo "postgres.sh: refusing to remove $dir" >&2; exit 1 ;;
+  esac
   [ -d "$dir" ] || return 0
   OWNER="$(stat -c %U "$dir")"
   if [ -f "$dir/data/postmaster.pid" ]; then

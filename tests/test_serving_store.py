@@ -1,8 +1,8 @@
 """Event store (SQLite WAL, PostgreSQL selection) and service settings.
 
-The store tests take ``store_url`` (conftest.py) and run on both backends: SQLite in the fast tier, a
-fresh database on a real PostgreSQL server in the real tier (``-m real``; ``.ci/run`` starts
-the server and sets ``FUSIONREC_TEST_POSTGRES_URL``).
+The store tests take ``store_url`` (conftest.py) and run on both backends: SQLite in the fast
+tier, a fresh database on a real PostgreSQL server in the real tier (``-m real``; ``.ci/run``
+starts the server and sets ``FUSIONREC_TEST_POSTGRES_URL``).
 """
 
 from __future__ import annotations
