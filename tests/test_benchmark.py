@@ -120,7 +120,7 @@ def test_resume_keeps_finished_runs(tmp_path):
     out = tmp_path / "out"
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 0
     first = json.loads((out / "results.json").read_text())
-    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 1
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 2
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress",
                  "--resume", "--seeds", "0,3"]) == 0
     again = json.loads((out / "results.json").read_text())

@@ -55,15 +55,15 @@ def test_recommend_prints_ids_and_titles(trained, capsys):
 
 
 def test_user_errors_are_one_line(trained, tmp_path, capsys):
-    assert main(["recommend", str(trained), "--user", "nobody"]) == 1
+    assert main(["recommend", str(trained), "--user", "nobody"]) == 2
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
-                 str(tmp_path / "x"), "--set", "trainer.lr=-1"]) == 1
-    assert main(["train", "-c", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 1
+                 str(tmp_path / "x"), "--set", "trainer.lr=-1"]) == 2
+    assert main(["train", "-c", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 2
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
-                 str(trained)]) == 1  # already holds a run
-    assert main(["evaluate", str(tmp_path)]) == 1
+                 str(trained)]) == 2  # already holds a run
+    assert main(["evaluate", str(tmp_path)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 5 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 5 and all(line.startswith("fusionrec: error: ") for line in errors)
     assert "trainer.lr" in errors[1] and "already holds files" in errors[3]
 
 
@@ -79,7 +79,7 @@ def test_train_resume_continues_a_run(tmp_path, capsys):
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
     assert json.loads((out / "manifest.json").read_text())["metrics"] != first["metrics"]
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-popularity.yaml"),
-                 "--out", str(out), "--resume"]) == 1
+                 "--out", str(out), "--resume"]) == 2
     assert "differs" in capsys.readouterr().err
 
 

@@ -22,6 +22,7 @@ import pytest
 from serving_support import API_KEY, trained_run
 
 from fusionrec.cli.main import main
+from fusionrec.cli.retrain_cmd import GATE_REFUSED
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch, open_store
 from fusionrec.training.promotion import promotion_gate
 
@@ -218,7 +219,7 @@ def test_gate_blocks_a_bad_model_and_promote_swaps_a_good_one(world, server, tmp
     # a huge learning rate and no replay wreck what the parent knew
     code = _cli(world, bad, "--lr", "0.5", "--replay", "0", "--epochs", "4",
                 "--promote", server, "--api-key", API_KEY)
-    assert code == 2
+    assert code == GATE_REFUSED == 3
     assert "promotion gate refused" in capsys.readouterr().err
     report = _report(bad)
     assert not report["promoted"] and not report["gate"]["passed"] and report["reload"] is None

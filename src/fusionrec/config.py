@@ -16,10 +16,11 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 from fusionrec.encoders.config import EncoderConfig
+from fusionrec.errors import FusionRecError
 from fusionrec.training.precision import PRECISIONS
 
 
-class ConfigError(ValueError):
+class ConfigError(FusionRecError, ValueError):
     """An invalid configuration value; the message names the dotted key."""
 
 

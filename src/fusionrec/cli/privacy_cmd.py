@@ -61,10 +61,8 @@ def register(subparsers) -> None:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from fusionrec.privacy.forget import ForgetError, forget_user
-    from fusionrec.privacy.pseudonym import PseudonymError
+    from fusionrec.privacy.forget import forget_user
     from fusionrec.serving.store import open_store
-    from fusionrec.training.artifacts import RunError
 
     events = args.events
     default = Path(args.run_dir) / "events.sqlite3"
@@ -74,8 +72,6 @@ def _forget(args: argparse.Namespace) -> int:
     try:
         report = forget_user(args.run_dir, args.user, store=store, data_dir=args.data_dir,
                              retrain=args.retrain, progress=False)
-    except (ForgetError, RunError, PseudonymError) as error:
-        raise UserError(str(error)) from None
     finally:
         if store is not None:
             store.close()
@@ -89,12 +85,9 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _keyed(key_file: str | None):
-    from fusionrec.privacy.pseudonym import PseudonymError, pseudonymiser
+    from fusionrec.privacy.pseudonym import pseudonymiser
 
-    try:
-        return pseudonymiser(key_file)
-    except PseudonymError as error:
-        raise UserError(str(error)) from None
+    return pseudonymiser(key_file)
 
 
 def _lines(path: str) -> list[str]:
@@ -107,7 +100,7 @@ def _lines(path: str) -> list[str]:
 
 def _reidentify(args: argparse.Namespace) -> int:
     from fusionrec.privacy.align import run_users
-    from fusionrec.privacy.pseudonym import PseudonymError, check_key
+    from fusionrec.privacy.pseudonym import check_key
 
     if (args.run_dir is None) == (args.pseudonyms is None):
         raise UserError("give a RUN_DIR or --pseudonyms FILE (one of them)")
@@ -116,10 +109,7 @@ def _reidentify(args: argparse.Namespace) -> int:
     keyed = _keyed(args.key_file)
     if args.run_dir is not None:
         manifest = json.loads((Path(args.run_dir) / "manifest.json").read_text("utf-8"))
-        try:
-            check_key(keyed.key_id, manifest)
-        except PseudonymError as error:
-            raise UserError(str(error)) from None
+        check_key(keyed.key_id, manifest)
         pseudonyms = list(run_users(args.run_dir).ids)
     else:
         pseudonyms = _lines(args.pseudonyms)
@@ -151,8 +141,6 @@ def _pseudonym(args: argparse.Namespace) -> int:
 
 
 def _dp_head(args: argparse.Namespace) -> int:
-    from fusionrec.training.artifacts import RunError
-
     try:
         from fusionrec.privacy.dp import DPConfig, private_run
 
@@ -164,7 +152,7 @@ def _dp_head(args: argparse.Namespace) -> int:
         report, metrics = private_run(args.run_dir, args.out, config, args.data_dir)
     except ImportError:
         raise UserError("the DP head needs Opacus: pip install 'fusionrec[dp]'") from None
-    except (ValueError, RunError) as error:
+    except ValueError as error:  # DPConfig's own checks raise plain ValueError
         raise UserError(str(error)) from None
     print(json.dumps({"dp": report.to_dict(), "test": metrics}, indent=2))
     return 0

