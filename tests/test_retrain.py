@@ -252,9 +252,9 @@ def test_nothing_new_and_bad_settings_fail_with_one_line(world, retrained, tmp_p
     code = main(["retrain", str(retrained), "--events", str(world.events),
                  "--out", str(tmp_path / "again"), "--no-progress"])
     upto = _report(retrained)["events"]["upto_id"]
-    assert code == 1
+    assert code == 2
     assert f"no new positive events after event {upto}" in capsys.readouterr().err
-    assert _cli(world, retrained) == 1  # an occupied output folder
+    assert _cli(world, retrained) == 2  # an occupied output folder
     assert "already holds files" in capsys.readouterr().err
     for bad in ({"replay": 1.5}, {"valid": 0.5, "holdout": 0.5}, {"epochs": 0}):
         with pytest.raises(ValueError, match="retrain:"):

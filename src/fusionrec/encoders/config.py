@@ -51,13 +51,13 @@ class EncoderConfig:
 
     model: str = DEFAULT_MODEL
     pooling: str = "auto"
-    max_length: int = 128
-    batch_size: int = 64
+    max_length: int = 128  # tokens per text (longer texts are budgeted to fit)
+    batch_size: int = 64  # texts per encoder batch
     precision: str = "auto"
     compile: Any = "auto"
     cache_dir: str | None = None
-    device: str = "auto"
-    normalize: bool = True
+    device: str = "auto"  # auto | cpu | cuda
+    normalize: bool = True  # L2-normalise the embeddings
     num_threads: int = 0
 
     def __post_init__(self) -> None:
