@@ -70,6 +70,10 @@ def _cases(tmp: Path, bad_data: Path) -> dict[str, tuple[list[str], str]]:
         "forget: missing run folder": (["forget", missing, "--user", "u1"], "no-such-run"),
         "retrain: missing run folder": (["retrain", missing, "--events", str(tmp / "e.db"),
                                          "--out", str(tmp / "r")], "no-such-run"),
+        "reidentify: missing run folder": (["reidentify", missing, "--candidates",
+                                            str(tmp / "ids.txt")], "is not a finished run"),
+        "pseudonym: missing key file": (["pseudonym", "u1", "--key-file", str(tmp / "no-key")],
+                                        "cannot read the pseudonym key file"),
     }
 
 
@@ -77,7 +81,8 @@ CASES = list(_cases(Path("/tmp"), Path("/tmp/spec.yaml")))
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_user_error_is_one_line_and_exit_2(case, tmp_path, bad_data, capsys):
+def test_user_error_is_one_line_and_exit_2(case, tmp_path, bad_data, capsys, monkeypatch):
+    monkeypatch.setenv("FUSIONREC_PSEUDONYM_KEY", "0123456789abcdef" * 2)  # reidentify's key
     argv, expected = _cases(tmp_path, bad_data)[case]
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()

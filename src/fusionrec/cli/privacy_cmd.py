@@ -101,6 +101,7 @@ def _lines(path: str) -> list[str]:
 def _reidentify(args: argparse.Namespace) -> int:
     from fusionrec.privacy.align import run_users
     from fusionrec.privacy.pseudonym import check_key
+    from fusionrec.training.artifacts import verify_run
 
     if (args.run_dir is None) == (args.pseudonyms is None):
         raise UserError("give a RUN_DIR or --pseudonyms FILE (one of them)")
@@ -108,8 +109,7 @@ def _reidentify(args: argparse.Namespace) -> int:
         raise UserError("give --candidates FILE or --from-data")
     keyed = _keyed(args.key_file)
     if args.run_dir is not None:
-        manifest = json.loads((Path(args.run_dir) / "manifest.json").read_text("utf-8"))
-        check_key(keyed.key_id, manifest)
+        check_key(keyed.key_id, verify_run(args.run_dir))  # RunError when not a run folder
         pseudonyms = list(run_users(args.run_dir).ids)
     else:
         pseudonyms = _lines(args.pseudonyms)
