@@ -39,6 +39,17 @@ def _cases(tmp: Path, bad_data: Path) -> dict[str, tuple[list[str], str]]:
     broken_suite.write_text("entries:\n  - config: not-there.yaml\n    seedz: [0]\n")
     on_bad_data = tmp / "bad-data.yaml"
     on_bad_data.write_text(f"data: {{spec: '{bad_data}'}}\nmodel: {{name: popularity}}\n")
+    (tmp / "listens-ok.csv").write_text("user,item\n" + "".join(
+        f"u{u},i{(u * 7 + k) % 13}\n" for u in range(12) for k in range(4)), encoding="utf-8")
+    plain = tmp / "plain.yaml"  # interactions only: no friends
+    plain.write_text("name: plain\nroot: .\nsources:\n  interactions:\n    file: listens-ok.csv\n"
+                     "    columns: {user: user, item: item}\n", encoding="utf-8")
+    wants_friends = tmp / "wants-friends.yaml"
+    wants_friends.write_text(f"data: {{spec: '{plain}'}}\nmodel: {{name: lightgcn, params: "
+                             "{social: true}}\n")
+    fuses_friends = tmp / "fuses-friends.yaml"
+    fuses_friends.write_text(f"data: {{spec: '{plain}'}}\nmodel: {{name: fusion, params: "
+                             "{sources: [interactions, social]}}\n")
     return {
         "train: bad config key": (["train", "-c", BPRMF, "--out", str(tmp / "a"),
                                    "--set", "trainer.lrr=0.1"], "did you mean 'lr'?"),
@@ -52,6 +63,11 @@ def _cases(tmp: Path, bad_data: Path) -> dict[str, tuple[list[str], str]]:
                                    "--set", "data.preset=movielens"], "movielens"),
         "train: bad data file": (["train", "-c", str(on_bad_data), "--out", str(tmp / "e")],
                                  "listens.csv line 3: field 'user' is empty"),
+        "train: a source the data lacks": (["train", "-c", str(wants_friends), "--out",
+                                            str(tmp / "f")], "needs a social source"),
+        "train: fusion of a source the data lacks": (
+            ["train", "-c", str(fuses_friends), "--out", str(tmp / "g")],
+            "fusion: source(s) ['social'] were requested but dataset 'plain' does not provide"),
         "evaluate: missing run folder": (["evaluate", missing], "is not a finished run folder"),
         "recommend: missing run folder": (["recommend", missing, "--user", "u1"],
                                           "is not a finished run folder"),

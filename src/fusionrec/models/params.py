@@ -19,6 +19,10 @@ class ParamsError(FusionRecError, ValueError):
     """A model parameter out of range; the message names the model and the key."""
 
 
+class MissingSourceError(FusionRecError, ValueError):
+    """The model (or its params) needs a data source the dataset does not provide."""
+
+
 def at_least(model: str, key: str, value: Any, low: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
         raise ParamsError(f"{model} params: {key} must be >= {low}, got {value!r}")

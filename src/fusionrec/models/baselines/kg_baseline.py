@@ -26,7 +26,7 @@ from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_
 from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
-from fusionrec.models.params import PAIR_LOSSES, at_least, one_of
+from fusionrec.models.params import PAIR_LOSSES, MissingSourceError, at_least, one_of
 
 #: KGCN's Last.FM setting, except a larger batch and learning rate (fewer, cheaper steps). One
 #: thread: the tensors are tiny, and extra threads only add synchronisation on a busy machine.
@@ -157,8 +157,8 @@ class KGCN:
 
         features = split.features
         if features.kg is None:
-            raise ValueError(f"kgcn needs a knowledge graph (the kg source), but dataset "
-                             f"{features.name!r} has none")
+            raise MissingSourceError("kgcn needs a knowledge graph (the kg source), but dataset "
+                                     f"{features.name!r} has none")
         edges = kg_edges(features.kg, features.n_items, inverse="same")
         table = neighbour_table(edges, self.neighbours, seed=config.seed)
         self.resolved_loss_ = resolve_loss(self.loss_name, split.task, default_topk="bce")

@@ -22,7 +22,7 @@ from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_
                                                           resolve_loss, training_batches)
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
-from fusionrec.models.params import PAIR_LOSSES, at_least, one_of
+from fusionrec.models.params import PAIR_LOSSES, MissingSourceError, at_least, one_of
 
 #: LightGCN's recipe (64 dims, 3 layers, Adam at 5e-3) unless the run config says else. One
 #: torch thread: on a busy shared 2-core machine a second thread made training several times
@@ -124,8 +124,8 @@ class LightGCN:
         pos = split.train.positives()
         if self.social:
             if features.social is None:
-                raise ValueError(f"lightgcn with social=true needs a social source, but dataset "
-                                 f"{features.name!r} has none")
+                raise MissingSourceError("lightgcn with social=true needs a social source, but "
+                                         f"dataset {features.name!r} has none")
             s = features.social
             adjacency = social_bipartite_adjacency(pos.user, pos.item, s.source, s.target,
                                                    n_users, n_items, directed=s.directed)
