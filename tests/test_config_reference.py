@@ -56,3 +56,12 @@ def test_reference_lists_the_known_values_of_a_setting():
     assert "| `sources` | `str \\| tuple[str, ...]` | `'all'` |" in text
     assert "### `fusion`" in text and "### `lightgcn`" in text and "## `trainer`" in text
     assert "| `lr` | `float` | `0.005` | learning rate |" in text
+
+
+def test_the_tuners_default_spaces_name_declared_params():
+    from fusionrec.training.tune_space import DEFAULT_SPACES
+
+    for model, space in DEFAULT_SPACES.items():
+        declared = {f.name for f in dataclasses.fields(params_class(model))}
+        searched = {key.split(".", 2)[2] for key in space if key.startswith("model.params.")}
+        assert searched <= declared, (model, searched - declared)
