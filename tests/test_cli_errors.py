@@ -22,34 +22,33 @@ QUICK = str(REPO / "configs" / "quickstart.yaml")
 BPRMF = str(REPO / "configs" / "quickstart-bprmf.yaml")
 
 
-@pytest.fixture
-def bad_data(tmp_path) -> Path:
-    """A spec whose interactions file has an empty user id on line 3."""
-    (tmp_path / "listens.csv").write_text("user,item\nu1,a\n,b\n", encoding="utf-8")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text("name: tiny\nroot: .\nsources:\n  interactions:\n    file: listens.csv\n"
-                    "    columns: {user: user, item: item}\n", encoding="utf-8")
-    return spec
-
-
-def _cases(tmp: Path, bad_data: Path) -> dict[str, tuple[list[str], str]]:
-    """name -> (argv, text the one line must hold)."""
-    missing = str(tmp / "no-such-run")
-    broken_suite = tmp / "suite.yaml"
-    broken_suite.write_text("entries:\n  - config: not-there.yaml\n    seedz: [0]\n")
-    on_bad_data = tmp / "bad-data.yaml"
-    on_bad_data.write_text(f"data: {{spec: '{bad_data}'}}\nmodel: {{name: popularity}}\n")
+def _write_inputs(tmp: Path) -> None:
+    """The files the cases read: a spec with a bad line, a spec without friends, configs
+    pointing at them, a suite with a typo'd key."""
+    (tmp / "listens.csv").write_text("user,item\nu1,a\n,b\n", encoding="utf-8")  # line 3
     (tmp / "listens-ok.csv").write_text("user,item\n" + "".join(
         f"u{u},i{(u * 7 + k) % 13}\n" for u in range(12) for k in range(4)), encoding="utf-8")
-    plain = tmp / "plain.yaml"  # interactions only: no friends
-    plain.write_text("name: plain\nroot: .\nsources:\n  interactions:\n    file: listens-ok.csv\n"
-                     "    columns: {user: user, item: item}\n", encoding="utf-8")
-    wants_friends = tmp / "wants-friends.yaml"
-    wants_friends.write_text(f"data: {{spec: '{plain}'}}\nmodel: {{name: lightgcn, params: "
-                             "{social: true}}\n")
-    fuses_friends = tmp / "fuses-friends.yaml"
-    fuses_friends.write_text(f"data: {{spec: '{plain}'}}\nmodel: {{name: fusion, params: "
-                             "{sources: [interactions, social]}}\n")
+    for name, listens in (("bad-spec", "listens.csv"), ("plain", "listens-ok.csv")):
+        (tmp / f"{name}.yaml").write_text(
+            f"name: {name}\nroot: .\nsources:\n  interactions:\n    file: {listens}\n"
+            "    columns: {user: user, item: item}\n", encoding="utf-8")
+    (tmp / "suite.yaml").write_text("entries:\n  - config: not-there.yaml\n    seedz: [0]\n")
+    (tmp / "bad-data.yaml").write_text(
+        f"data: {{spec: '{tmp / 'bad-spec.yaml'}'}}\nmodel: {{name: popularity}}\n")
+    (tmp / "wants-friends.yaml").write_text(
+        f"data: {{spec: '{tmp / 'plain.yaml'}'}}\nmodel: {{name: lightgcn, params: "
+        "{social: true}}\n")
+    (tmp / "fuses-friends.yaml").write_text(
+        f"data: {{spec: '{tmp / 'plain.yaml'}'}}\nmodel: {{name: fusion, params: "
+        "{sources: [interactions, social]}}\n")
+
+
+def _cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """name -> (argv, text the one line must hold); the inputs are ``_write_inputs(tmp)``'s."""
+    missing = str(tmp / "no-such-run")
+    bad_data, broken_suite, on_bad_data = (tmp / "bad-spec.yaml", tmp / "suite.yaml",
+                                           tmp / "bad-data.yaml")
+    wants_friends, fuses_friends = tmp / "wants-friends.yaml", tmp / "fuses-friends.yaml"
     return {
         "train: bad config key": (["train", "-c", BPRMF, "--out", str(tmp / "a"),
                                    "--set", "trainer.lrr=0.1"], "did you mean 'lr'?"),
@@ -93,13 +92,14 @@ def _cases(tmp: Path, bad_data: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-CASES = list(_cases(Path("/tmp"), Path("/tmp/spec.yaml")))
+CASES = list(_cases(Path("unused")))  # the names only; nothing is written
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_user_error_is_one_line_and_exit_2(case, tmp_path, bad_data, capsys, monkeypatch):
+def test_user_error_is_one_line_and_exit_2(case, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FUSIONREC_PSEUDONYM_KEY", "0123456789abcdef" * 2)  # reidentify's key
-    argv, expected = _cases(tmp_path, bad_data)[case]
+    _write_inputs(tmp_path)
+    argv, expected = _cases(tmp_path)[case]
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == USER_ERROR == 2
