@@ -22,6 +22,7 @@ import pytest
 from serving_support import API_KEY, trained_run
 
 from fusionrec.cli.main import main
+from fusionrec.cli.retrain_cmd import GATE_REFUSED
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch, open_store
 from fusionrec.training.promotion import promotion_gate
 
@@ -241,7 +242,7 @@ def test_gate_blocks_a_bad_model_and_promote_swaps_a_good_one(world, server, tmp
     # a huge learning rate and no replay wreck what the parent knew
     code = _cli(world, bad, "--lr", "0.5", "--replay", "0", "--epochs", "4",
                 "--promote", server, "--api-key", API_KEY)
-    assert code == 2
+    assert code == GATE_REFUSED == 3
     assert "promotion gate refused" in capsys.readouterr().err
     report = _report(bad)
     assert not report["promoted"] and not report["gate"]["passed"] and report["reload"] is None
@@ -280,9 +281,9 @@ def test_nothing_new_and_bad_settings_fail_with_one_line(world, retrained, tmp_p
     code = main(["retrain", str(retrained), "--events", str(world.events),
                  "--out", str(tmp_path / "again"), "--no-progress"])
     upto = _report(retrained)["events"]["upto_id"]
-    assert code == 1
+    assert code == 2
     assert f"no new positive events after event {upto}" in capsys.readouterr().err
-    assert _cli(world, retrained) == 1  # an occupied output folder
+    assert _cli(world, retrained) == 2  # an occupied output folder
     assert "already holds files" in capsys.readouterr().err
     for bad in ({"replay": 1.5}, {"valid": 0.5, "holdout": 0.5}, {"epochs": 0}):
         with pytest.raises(ValueError, match="retrain:"):

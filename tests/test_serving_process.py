@@ -182,10 +182,10 @@ def test_healthz_answers_during_hostile_requests_and_sigterm_stops(tmp_path_fact
 
 
 def test_serve_command_fails_fast_with_one_line(tmp_path_factory, tmp_path, capsys):
-    assert main(["serve", str(tmp_path / "missing")]) == 1
+    assert main(["serve", str(tmp_path / "missing")]) == 2
     assert "not a finished run folder" in capsys.readouterr().err
     run_dir = trained_run(tmp_path_factory.getbasetemp())
-    assert main(["serve", str(run_dir), "--database", "mysql://db/events"]) == 1
+    assert main(["serve", str(run_dir), "--database", "mysql://db/events"]) == 2
     assert "unsupported database URL" in capsys.readouterr().err
-    assert main(["serve", str(run_dir), "--port", "70000"]) == 1
+    assert main(["serve", str(run_dir), "--port", "70000"]) == 2
     assert "port must be <= 65535" in capsys.readouterr().err

@@ -42,15 +42,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     require_extra("serve", "fusionrec serve")
 
-    from fusionrec.serving.settings import ServeSettings, SettingsError
+    from fusionrec.serving.settings import ServeSettings
 
-    try:
-        settings = ServeSettings.from_env(
-            run_dir=args.run_dir, host=args.host, port=args.port,
-            database_url=args.database_url, open_reads=args.open_reads, data_dir=args.data_dir,
-            threads=args.threads, index=args.index, log_level=args.log_level)
-    except SettingsError as error:
-        raise UserError(str(error)) from None
+    settings = ServeSettings.from_env(
+        run_dir=args.run_dir, host=args.host, port=args.port, database_url=args.database_url,
+        open_reads=args.open_reads, data_dir=args.data_dir, threads=args.threads,
+        index=args.index, log_level=args.log_level)
     _preflight(settings)
     import uvicorn
 
@@ -73,18 +70,15 @@ def _serve(args: argparse.Namespace) -> int:
 def _preflight(settings) -> None:
     """Fail with one line, before uvicorn starts, on what would only fail in the lifespan."""
     from fusionrec.models.baselines.persist import read_model_name
-    from fusionrec.serving.store import EventStoreError, open_store
-    from fusionrec.training.artifacts import RunError, verify_run
+    from fusionrec.serving.store import open_store
+    from fusionrec.training.artifacts import verify_run
 
     try:
         verify_run(settings.run_dir)
         name = read_model_name(settings.run_dir)
-    except (RunError, FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # model.json missing or unreadable
         raise UserError(str(error)) from None
     if name != "fusion":
         raise UserError(f"{settings.run_dir} holds a {name!r} model; `fusionrec serve` serves "
                         "fusion runs (model: {name: fusion})")
-    try:
-        open_store(settings.database_url).close()
-    except EventStoreError as error:
-        raise UserError(str(error)) from None
+    open_store(settings.database_url).close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.serving.catalog import GrowingVocabulary, item_names
 from fusionrec.serving.index import ItemIndex, augment_users, unit
 from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
@@ -22,11 +23,11 @@ from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
 log = logging.getLogger(__name__)
 
 
-class EngineError(RuntimeError):
+class EngineError(FusionRecError, RuntimeError):
     """The run folder cannot be served (e.g. not a fusion model)."""
 
 
-class RequestError(ValueError):
+class RequestError(FusionRecError, ValueError):
     """A request the engine refuses; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
+
 ENV_PREFIX = "FUSIONREC_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-class SettingsError(ValueError):
+class SettingsError(FusionRecError, ValueError):
     """An invalid setting; the message names the variable or flag."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from fusionrec.config import RunConfig, load_config, save_config
+from fusionrec.errors import FusionRecError
 
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
@@ -37,7 +38,7 @@ _PACKAGES = ("fusionrec", "torch", "numpy", "pandas", "pyarrow", "safetensors", 
              "transformers", "pyyaml")
 
 
-class RunError(ValueError):
+class RunError(FusionRecError, ValueError):
     """A run folder that is missing, incomplete or tampered with."""
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from fusionrec.config import DataConfig, RunConfig
 from fusionrec.data.split import Pairs, Split
+from fusionrec.errors import FusionRecError
 from fusionrec.training import artifacts
 from fusionrec.training.continual_split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
@@ -44,7 +45,7 @@ DATA_DIR = "data"
 FINE_TUNE_LR = 0.3
 
 
-class RetrainError(ValueError):
+class RetrainError(FusionRecError, ValueError):
     """Retraining cannot start (nothing new, unsupported parent, occupied output folder)."""
 
 

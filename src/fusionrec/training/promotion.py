@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
 
-class PromotionError(RuntimeError):
+
+class PromotionError(FusionRecError, RuntimeError):
     """The service could not be asked to reload (unreachable, refused, wrong key)."""
 
 
