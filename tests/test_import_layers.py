@@ -38,7 +38,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fusionrec.experiments",),
     ("fusionrec.privacy",),
     ("fusionrec.serving",),
-    ("fusionrec.cli",),
+    # the CLI, and the configuration-reference generator (it reads every model's params)
+    ("fusionrec.cli", "fusionrec.config_reference"),
 )
 
 

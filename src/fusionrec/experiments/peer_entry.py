@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from fusionrec.errors import FusionRecError
+
 PEER_PYTHON_ENV = "FUSIONREC_PEER_PYTHON"
 DEFAULT_PEER_PYTHON = Path(".venv-peer") / "bin" / "python"
 CREATE_HINT = ("python -m venv .venv-peer && .venv-peer/bin/pip install -r "
@@ -39,11 +41,11 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PEER_FILE, PEER_LOG, SPLIT_DIR, OUTPUT_DIR = "peer.json", "peer.log", "peer-split", "peer-out"
 
 
-class PeerUnavailable(RuntimeError):
+class PeerUnavailable(FusionRecError, RuntimeError):
     """No usable python for the peer virtualenv."""
 
 
-class PeerFailed(RuntimeError):
+class PeerFailed(FusionRecError, RuntimeError):
     """The peer runner exited with an error."""
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.serving.vectors import UserState
 
 
-class RequestError(ValueError):
+class RequestError(FusionRecError, ValueError):
     """A request the engine refuses; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

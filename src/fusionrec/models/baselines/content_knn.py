@@ -21,6 +21,7 @@ from fusionrec.data.split import Split
 from fusionrec.models.baselines.cosine import CosineScorer, unit_rows
 from fusionrec.models.baselines.item_knn import user_item_matrix
 from fusionrec.models.common.ranking import SeenItems
+from fusionrec.models.params import MissingSourceError
 
 
 def item_texts(features, config):
@@ -68,8 +69,8 @@ class ContentKNN(CosineScorer):
         else:
             if features.item_text is None and features.item_attributes is None \
                     and features.kg is None:
-                raise ValueError(f"content-knn needs item text (item_text, item_attributes or "
-                                 f"kg), but dataset {features.name!r} has none")
+                raise MissingSourceError("content-knn needs item text (item_text, item_attributes "
+                                         f"or kg), but dataset {features.name!r} has none")
             vectors = item_text_vectors(features, self.encoder)
         if vectors.shape[0] != features.n_items:
             raise ValueError(f"content-knn: {vectors.shape[0]} item vectors for "
