@@ -15,6 +15,9 @@ from typing import Any, Mapping
 
 from fusionrec.errors import FusionRecError
 
+#: The report a retrained run folder holds; the gate's verdict in it decides promotion.
+REPORT_FILE = "retrain.json"
+
 
 class PromotionError(FusionRecError, RuntimeError):
     """The service could not be asked to reload (unreachable, refused, wrong key)."""
@@ -61,8 +64,6 @@ def promotion_gate(before: Mapping[str, float], after: Mapping[str, float], metr
 def refusal(run_dir: str | Path) -> str | None:
     """Why ``run_dir`` must not be swapped into a service, or ``None``: a retrained run whose
     ``retrain.json`` says ``"promoted": false`` (the gate refused it) is not served by reload."""
-    from fusionrec.continual.retrain import REPORT_FILE
-
     path = Path(run_dir) / REPORT_FILE
     if not path.is_file():
         return None  # a run from `fusionrec train`: no gate to pass

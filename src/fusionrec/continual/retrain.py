@@ -35,9 +35,8 @@ from fusionrec.errors import FusionRecError
 from fusionrec.training import artifacts
 from fusionrec.continual.split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
-from fusionrec.continual.promotion import GateResult, promotion_gate
+from fusionrec.continual.promotion import REPORT_FILE, GateResult, promotion_gate
 
-REPORT_FILE = "retrain.json"
 DATA_DIR = "data"
 #: Default fine-tuning learning rate, as a share of the parent's: the optimiser restarts with
 #: empty moment estimates, so at the full rate the first steps move every touched row by about
