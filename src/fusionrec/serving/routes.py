@@ -25,9 +25,10 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fusionrec.serving import schemas as S
 from fusionrec.serving.auth import KeyAccess, ReadAccess, WriteAccess
 from fusionrec.serving.engine import RequestError
+from fusionrec.serving.limits import BatchLimitRoute
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=BatchLimitRoute)
 K = Annotated[int, Query(ge=1, description="number of items")]
 UserId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]
 ItemId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]
