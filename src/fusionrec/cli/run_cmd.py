@@ -65,10 +65,13 @@ def _user_errors():
     from fusionrec.config import ConfigError
     from fusionrec.data.errors import DataError
     from fusionrec.data.split import ColdStartUnsupported
+    from fusionrec.devices import DeviceError
     from fusionrec.training.artifacts import RunError
 
-    # ColdStartUnsupported: the model chosen cannot score the split's cold entities
-    found = [ConfigError, DataError, RunError, FileNotFoundError, ColdStartUnsupported]
+    # ColdStartUnsupported: the model chosen cannot score the split's cold entities;
+    # DeviceError: e.g. trainer.device cuda on a machine without a GPU
+    found = [ConfigError, DataError, RunError, FileNotFoundError, ColdStartUnsupported,
+             DeviceError]
     try:
         from fusionrec.data.protocols import ProtocolError
 
@@ -107,9 +110,10 @@ def _train(args: argparse.Namespace) -> int:
     from fusionrec.training.run import resolve_train_config, train_run
 
     out = Path(args.out)
-    with launch() as strategy:  # DDP when started by torchrun with several processes
-        config = _guarded(lambda: resolve_train_config(args.config, out, args.overrides,
-                                                       args.resume))
+    # read (no writes) before the process group exists: its backend follows trainer.device
+    config = _guarded(lambda: resolve_train_config(args.config, out, args.overrides,
+                                                   args.resume))
+    with launch(config.trainer.device) as strategy:  # DDP when torchrun started several
         strategy.barrier()  # every rank checks --out before rank 0 writes into it
         result = _guarded(lambda: train_run(config, out, resume=args.resume,
                                             data_dir=args.data_dir, progress=args.progress,

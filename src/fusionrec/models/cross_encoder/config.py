@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fusionrec.devices import DEVICE_CHOICES, device_spec_error
+
 #: How much of the language model is trained.
 MODES = ("lora", "prefix", "top_k", "full", "frozen", "none")
 #: ``lm``: the LM's classification logit alone (the seed's recipe). ``hybrid``: LM logit plus a
@@ -82,6 +84,7 @@ class CrossEncoderConfig:
     precision: str = "auto"
     seed: int = 0
     num_threads: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (a run passes trainer.device)
     cache_dir: str | None = None
     progress: bool = True
 
@@ -129,6 +132,7 @@ class CrossEncoderConfig:
         check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")
+        check(device_spec_error(self.device) is None, "device", f"must be {DEVICE_CHOICES}")
 
     @property
     def uses_lm(self) -> bool:
