@@ -34,7 +34,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A random-weight 2-layer, 32-wide BERT with a one-logit head and the bundled MiniLM
-    tokenizer, saved as a local model folder (offline; its scores mean nothing)."""
+    tokenizer, saved as a local model folder (offline; its scores mean nothing). Where the
+    bundled package is not installed (a lent GPU machine), ``$FUSIONREC_TOKENIZER_DIR`` names
+    a folder with the same tokenizer files (``benchmarks/gpu_check.py --prepare`` writes one)."""
     import shutil
 
     import torch
@@ -43,9 +45,11 @@ def tiny_bert(tmp_path_factory) -> Path:
     from fusionrec.encoders.resolve import _bundled_path
 
     folder = tmp_path_factory.mktemp("tiny-bert")
+    given = os.environ.get("FUSIONREC_TOKENIZER_DIR")
+    source = Path(given) if given else _bundled_path()
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
                  "special_tokens_map.json"):
-        shutil.copy(_bundled_path() / name, folder / name)
+        shutil.copy(source / name, folder / name)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
