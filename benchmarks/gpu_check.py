@@ -2,7 +2,7 @@
 
 On a lent GPU machine (working tree + the carried ``.gpu`` folder; see docs/gpu.md), one line:
 
-    PYTHONPATH=src HF_HUB_OFFLINE=1 python3 benchmarks/gpu_check.py --assets .gpu --json $OUT/gpu_check.json
+    PYTHONPATH=src HF_HUB_OFFLINE=1 python3 benchmarks/gpu_check.py --json $OUT/gpu_check.json
 
 Before that, once, here (writes ``.gpu``: the Last.FM data, MiniLM's tokenizer and config, and
 the Last.FM top-K run's MiniLM text features, < 64 MiB in all; ``.gpu/`` is git-ignored):
@@ -15,8 +15,8 @@ is recorded as such and the next one runs):
 1. ``gpu_tests``: ``pytest -m gpu tests/test_gpu.py``;
 2. ``lastfm_topk``: ``configs/lastfm-topk.yaml`` seed 0 to its early stop on the GPU, seconds
    per epoch against the committed CPU run's and test NDCG@10 against the CPU's (± 0.003). The
-   text features are the CPU run's own (prepared here with the fp32 MiniLM), so the two runs
-   differ only in the device;
+   text features are prepared here as the CPU run computed them (bundled MiniLM, embedding
+   cache), so the two runs differ only in the device;
 3. ``lastfm_ctr_lora``: ``configs/lastfm-kg-ctr.yaml`` with ``lm_mode: lora``, two epochs timed,
    on a MiniLM-shaped LM with random weights (the real weights do not fit the 64 MiB carry);
 4. ``decoder_lora``: LoRA training steps of a Qwen2-0.5B-shaped decoder (random weights, from its
@@ -77,7 +77,8 @@ def run_stage(name: str, args, cap: float) -> dict:
         ["--smoke"] if args.smoke else [])
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=cap)
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=cap,
+                              env={**os.environ, "FUSIONREC_CACHE": args.cache_dir})
         status = "ok" if done.returncode == 0 else "failed"
         tail = (done.stdout + done.stderr).strip().splitlines()[-12:]
     except subprocess.TimeoutExpired as expired:
@@ -95,6 +96,8 @@ def run_stage(name: str, args, cap: float) -> dict:
 
 def check(args) -> dict:
     stages = args.only or list(STAGES)
+    # embeddings of random-weight LMs must not land in the user's own cache
+    args.cache_dir = tempfile.mkdtemp(prefix="gpu-check-cache-")
     report = {"machine": machine(), "smoke": args.smoke, "assets": args.assets,
               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "stages": {}}
     for name in stages:

@@ -83,8 +83,9 @@ def make_split(dataset, config: ProtocolConfig):
 def build_model(config: RunConfig):
     """The configured model. The ``trainer`` section goes to constructors with a ``trainer``
     parameter (others that take a ``seed`` or ``device`` get ``trainer.seed`` and
-    ``trainer.device`` unless ``model.params`` sets them); the ``encoder`` section (as a plain mapping, when set) to constructors with an
-    ``encoder`` parameter or ``**params``, unless ``model.params`` already holds one."""
+    ``trainer.device`` unless ``model.params`` sets them); the ``encoder`` section (as a plain
+    mapping, when set) to constructors with an ``encoder`` parameter or ``**params``, unless
+    ``model.params`` already holds one."""
     from fusionrec.models.registry import model_class
 
     cls = model_class(config.model.name)
