@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_stages import REPO, STAGES, Record  # noqa: E402
 
 #: Seconds per stage on one H100: together < 8 minutes with process start-ups.
-CAPS = {"gpu_tests": 100, "lastfm_topk": 170, "lastfm_ctr_lora": 60, "decoder_lora": 50,
-        "scale_point": 90}
+CAPS = {"gpu_tests": 80, "lastfm_topk": 170, "lastfm_ctr_lora": 60, "decoder_lora": 45,
+        "scale_point": 115}
 SMOKE_CAP = 300
 #: The carry limit of the lent machine, less room for the working tree.
 ASSET_BUDGET = 56 * 2**20
