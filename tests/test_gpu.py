@@ -143,3 +143,16 @@ def test_gpu_checkpoint_and_model_load_on_the_cpu(topk, tmp_path):
     users = np.arange(10)
     np.testing.assert_allclose(loaded.score_all(users), model.score_all(users),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_checkpoint_resumes_on_cuda(topk, tmp_path):
+    """A run checkpointed on the CPU continues on the GPU: weights and optimiser state load
+    from the CPU file into the GPU module (``--resume`` after moving a run to a GPU box)."""
+    run = tmp_path / "run"
+    first = FusionRecommender(trainer=_trainer("cpu", epochs=1), **FUSION)
+    _fit(first, topk, run_dir=run)
+    second = FusionRecommender(trainer=_trainer("cuda", epochs=2), **FUSION)
+    trainer = _fit(second, topk, run_dir=run, resume=True)
+    assert [h["epoch"] for h in trainer.summary_.history] == [1, 2]
+    assert next(second.module_.parameters()).device.type == "cuda"
+    assert np.isfinite(trainer.summary_.history[-1]["train_loss"])
