@@ -2,7 +2,7 @@
 
 On a lent GPU machine (working tree + the carried ``.gpu`` folder; see docs/gpu.md), one line:
 
-    PYTHONPATH=src HF_HUB_OFFLINE=1 python3 benchmarks/gpu_check.py --json $OUT/gpu_check.json
+    HF_HUB_OFFLINE=1 python3 benchmarks/gpu_check.py --json $OUT/gpu_check.json
 
 Before that, once, here (writes ``.gpu``: the Last.FM data, MiniLM's tokenizer and config, and
 the Last.FM top-K run's MiniLM text features, < 64 MiB in all; ``.gpu/`` is git-ignored):
@@ -45,6 +45,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_stages import REPO, STAGES, Record  # noqa: E402
+
+# this checkout's code, installed or not (the lent machine runs it from the working tree)
+SRC = str(REPO / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 #: Seconds per stage on one H100: together < 8 minutes with process start-ups.
 CAPS = {"gpu_tests": 80, "lastfm_topk": 170, "lastfm_ctr_lora": 60, "decoder_lora": 45,
