@@ -16,6 +16,16 @@ os.environ.setdefault("FUSIONREC_CACHE", tempfile.mkdtemp(prefix="fusionrec-test
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """CPU tests stay the default: on a machine with a GPU only a run that selects the ``gpu``
+    marker (``pytest -m gpu``) lets torch see it. Everything else runs as CI runs it, on the
+    CPU: ``trainer.device: auto`` would otherwise pick the GPU, whose kernels are not
+    bit-reproducible (the seeded tests compare weights exactly)."""
+    selected = (config.getoption("markexpr") or "").replace("not gpu", "")
+    if "gpu" not in selected:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA first initialises: not yet
+
+
 def shared_data_dir() -> Path:
     """The real-data root: ``$FUSIONREC_DATA`` or ``<repo>/../shared/data``; skips when absent."""
     root = os.environ.get("FUSIONREC_DATA")
