@@ -124,7 +124,7 @@ def test_resume_keeps_finished_runs(tmp_path):
     out = tmp_path / "out"
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 0
     first = json.loads((out / "results.json").read_text())
-    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 1
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 2
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress",
                  "--resume", "--seeds", "0,3"]) == 0
     again = json.loads((out / "results.json").read_text())
@@ -242,14 +242,23 @@ def test_report_statistics_and_published_filter():
 
 @pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")),
                          ids=lambda p: p.name)
-def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
+def test_every_shipped_suite_runs_what_its_entries_say(path):
+    """Each entry of each shipped suite, at each of its seeds, resolves to a valid run config
+    (model params included) that trains and splits at that seed, sees exactly the sources the
+    entry lists and the shots it asks for; no two entries share a run folder."""
     from fusionrec.config import load_config
+    from fusionrec.data.schema import SOURCE_NAMES
     from fusionrec.evaluation.suite import load_suite
 
     suite = load_suite(path)
+    folders = [entry.folder for entry in suite.entries]
+    assert len(set(folders)) == len(folders), f"entries share a run folder: {folders}"
     for entry in suite.entries:
-        config = load_config(entry.config, entry.overrides)  # every override names a real key
-        if config.model.name == "fusion":
-            from fusionrec.models.fusion.config import FusionConfig
-
-            FusionConfig(**config.model.params)
+        for seed in entry.seeds:
+            config = load_config(entry.config, entry.run_overrides(seed))
+            assert (config.protocol.seed, config.trainer.seed) == (seed, seed)
+            if entry.sources is not None:
+                used = set(SOURCE_NAMES) - set(config.data.exclude_sources)
+                assert used == set(entry.sources), entry.folder
+            if entry.shots is not None:
+                assert config.protocol.params["shots"] == entry.shots, entry.folder

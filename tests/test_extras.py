@@ -25,7 +25,8 @@ HIDDEN = sorted({module for modules in extras.EXTRA_MODULES.values() for module 
 
 # Distribution name in pyproject -> import name, where they differ.
 IMPORT_NAME = {"faiss-cpu": "faiss", "prometheus-client": "prometheus_client",
-               "sentence-transformers": "sentence_transformers", "psycopg[binary]": "psycopg"}
+               "sentence-transformers": "sentence_transformers", "psycopg[binary]": "psycopg",
+               "swagger-ui-bundle": "swagger_ui_bundle"}
 
 
 def _distributions(requirements: list[str]) -> set[str]:

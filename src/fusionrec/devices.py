@@ -5,8 +5,8 @@ and are handed that value; nothing else reads ``torch.cuda`` to decide where wor
 ``auto`` is CUDA (the current device) when torch sees a GPU, else the CPU. Asking for CUDA on a
 machine without one is a one-line :class:`DeviceError`, never a silent fall-back to the CPU.
 
-This module sits below every layer that holds tensors (it imports nothing of FusionRec), so
-models, encoders and the trainer can all use it; torch is imported only when a device is
+This module sits below every layer that holds tensors (it imports only ``fusionrec.errors``),
+so models, encoders and the trainer can all use it; torch is imported only when a device is
 resolved, keeping config validation light.
 """
 
@@ -16,12 +16,15 @@ import dataclasses
 import re
 from typing import Any
 
+from fusionrec.errors import FusionRecError
+
 DEVICE_CHOICES = "auto | cpu | cuda | cuda:N"
 _SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
-class DeviceError(ValueError):
-    """A device that cannot be used here (no GPU, index out of range, unknown spec)."""
+class DeviceError(FusionRecError, ValueError):
+    """A device that cannot be used here (no GPU, index out of range, unknown spec): the CLI
+    reports it in one line."""
 
 
 def device_spec_error(spec: Any) -> str | None:

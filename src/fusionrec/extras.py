@@ -13,7 +13,7 @@ from importlib.util import find_spec
 
 # Import names (not distribution names) of the packages each extra in pyproject.toml installs.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "serve": ("fastapi", "uvicorn", "faiss", "prometheus_client"),
+    "serve": ("fastapi", "uvicorn", "faiss", "prometheus_client", "swagger_ui_bundle"),
     "tune": ("optuna",),
     "dp": ("opacus",),
     "bench": ("sentence_transformers", "httpx"),

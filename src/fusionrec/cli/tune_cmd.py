@@ -34,7 +34,6 @@ def register(subparsers) -> None:
 
 def _tune(args: argparse.Namespace) -> int:
     require_extra("tune", "fusionrec tune")
-    from fusionrec.cli.run_cmd import _user_errors
     from fusionrec.training.tune import BEST_FILE, TRIALS_CSV, tune
 
     if args.trials is not None and args.trials < 1:
@@ -42,12 +41,9 @@ def _tune(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     out = Path(args.out or f"tune-{Path(args.config).stem}")
-    try:
-        result = tune(args.config, out, trials=args.trials, timeout=args.timeout,
-                      overrides=args.overrides, data_dir=args.data_dir,
-                      progress=args.progress, seed=args.seed)
-    except _user_errors() as error:
-        raise UserError(str(error)) from None
+    result = tune(args.config, out, trials=args.trials, timeout=args.timeout,
+                  overrides=args.overrides, data_dir=args.data_dir, progress=args.progress,
+                  seed=args.seed)
     states = [row["state"] for row in result.trials]
     print(f"{len(states)} trials ({states.count('COMPLETE')} complete, "
           f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed) in "

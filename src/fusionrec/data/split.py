@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fusionrec.errors import FusionRecError
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Literal
@@ -14,7 +16,7 @@ Task = Literal["ctr", "topk"]
 ColdKind = Literal["items", "users"]
 
 
-class ColdStartUnsupported(RuntimeError):
+class ColdStartUnsupported(FusionRecError, RuntimeError):
     """A model was asked to score users or items it has no input for (a pure ID model on a
     cold-start split). Raised instead of returning scores from untrained embeddings."""
 

@@ -168,6 +168,7 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
     protocol): [(caption, relative png path)]}``) go under their table."""
     from fusionrec.evaluation.ablation import ablation_lines
     from fusionrec.evaluation.activity_report import activity_lines
+    from fusionrec.evaluation.refusals import refused_rows
 
     failed = [r for r in records if "error" in r]
     lines = [f"# Benchmark: {suite.name}", ""]
@@ -181,7 +182,8 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
         metrics = metric_columns(runs, suite.metrics_for(protocol))
         published = [p for p in suite.published if p.matches(dataset, protocol)]
         lines += [f"## {dataset} — protocol `{protocol}`", ""]
-        lines += _table(rows, metrics, published) + [""]
+        lines += _table(rows, metrics, published) \
+            + refused_rows(records, dataset, protocol, len(metrics)) + [""]
         gains = _gains(rows, metrics[0]) if metrics else []
         if gains:
             zero = next(k[0] for k in rows if k[0] in ZERO_SHOT_MODELS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,6 +11,11 @@ import numpy as np
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+
+
+@dataclass(frozen=True)
+class PopularityConfig:
+    """``popularity`` takes no parameters."""
 
 
 class Popularity:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from fusionrec.models.params import ParamsError, names_among
+
 #: Sources the fusion model has an encoder for, in the order their vectors are stacked.
 FUSABLE_SOURCES: tuple[str, ...] = (
     "interactions", "user_attributes", "item_attributes", "item_text", "social", "kg")
@@ -17,7 +19,7 @@ RETRIEVAL_LOSSES = ("bpr", "softmax", "full_softmax")
 
 
 def _fail(key: str, message: str, value: Any) -> None:
-    raise ValueError(f"fusion params: {key} {message}, got {value!r}")
+    raise ParamsError(f"fusion params: {key} {message}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -71,24 +73,24 @@ class FusionConfig:
     CPU cost of one epoch per ``lm_mode``: benchmarks/results/NOTES.md.
     """
 
-    embedding_dim: int = 64
+    embedding_dim: int = 64  # width of every source's vectors and of the fused vector
     sources: str | tuple[str, ...] = "all"
     fusion: str = "concat"
     source_dropout: float = 0.1
     heads: str | tuple[str, ...] = "auto"
     retrieval_loss: str = "bpr"
     retrieval_weight: float = 1.0
-    n_negatives: int = 1
-    temperature: float = 0.2
+    n_negatives: int = 1  # negatives per positive (bpr) or shared pool size (softmax)
+    temperature: float = 0.2  # softmax temperature of the retrieval loss
     layers: int = 2
-    social_layers: int = 2
+    social_layers: int = 2  # LightGCN layers over the social graph
     kg_layers: int = 1
     kg_neighbours: int = 8
-    hidden: tuple[int, ...] = (128, 64)
+    hidden: tuple[int, ...] = (128, 64)  # widths of the MLP layers of the CTR head
     text_hidden: int = 128
     text_user: str = "profile"
-    mlp_dropout: float = 0.1
-    init_std: float = 0.1
+    mlp_dropout: float = 0.1  # dropout between the MLP layers
+    init_std: float = 0.1  # standard deviation of the ID tables' normal initialisation
     mask_cold_ids: bool = False
     cross_source: bool = False
     cosine_scale: float = 0.0
@@ -110,8 +112,8 @@ class FusionConfig:
                 object.__setattr__(self, "sources", (self.sources,))
             sources = tuple(self.sources)
             object.__setattr__(self, "sources", sources)
-            unknown = [s for s in sources if s not in FUSABLE_SOURCES]
-            if unknown or not sources or len(set(sources)) != len(sources):
+            names_among("fusion", "sources", sources, FUSABLE_SOURCES)
+            if not sources or len(set(sources)) != len(sources):
                 _fail("sources", f'must be "all" or distinct names among {FUSABLE_SOURCES}',
                       self.sources)
         if self.fusion not in FUSIONS:
