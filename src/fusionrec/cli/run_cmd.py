@@ -83,8 +83,9 @@ def _train(args: argparse.Namespace) -> int:
     from fusionrec.training.run import resolve_train_config, train_run
 
     out = Path(args.out)
-    with launch() as strategy:  # DDP when started by torchrun with several processes
-        config = resolve_train_config(args.config, out, args.overrides, args.resume)
+    # read (no writes) before the process group exists: its backend follows trainer.device
+    config = resolve_train_config(args.config, out, args.overrides, args.resume)
+    with launch(config.trainer.device) as strategy:  # DDP when torchrun started several
         strategy.barrier()  # every rank checks --out before rank 0 writes into it
         result = train_run(config, out, resume=args.resume, data_dir=args.data_dir,
                            progress=args.progress, strategy=strategy)

