@@ -22,7 +22,7 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
 
     CTR tasks: ``ctr_metrics`` of ``sigmoid(score)`` (or of ``score`` itself when the model sets
     ``outputs_probabilities = True``). Top-K tasks: every item is ranked for each user with a
-    held-out positive; the model excludes its training items, and on the test part the user's
+    held-out positive (link tasks: every user, for each user with a held-out friendship); the model excludes its training items, and on the test part the user's
     validation items are excluded too (``exclude_valid_from_test``, RecBole's convention), so
     neither can crowd out test items. Users are ranked ``batch_size`` at a time.
     ``ctr_batch_size``: rows per batch of the per-batch mean ``batch_auc``/``batch_f1`` (in the
@@ -32,7 +32,13 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
     if split.task == "ctr":
         return _ctr(model, pairs, threshold, ctr_batch_size)
     extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
-    return _topk(model, pairs.positives(), extra, ks, split.features.n_items, batch_size)
+    return _topk(model, pairs.positives(), extra, ks, n_candidates(split), batch_size)
+
+
+def n_candidates(split: Split) -> int:
+    """How many candidates a top-K list ranks: every item, or for link splits (task
+    ``links``, user→user) every user (the model excludes the user and their training friends)."""
+    return split.features.n_users if split.task == "links" else split.features.n_items
 
 
 def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
@@ -79,7 +85,7 @@ def ranked_lists(model, split: Split, part: str = "test", k: int = 10, batch_siz
     """``(users, recommended (n, k), relevant)``: the top-``k`` lists ``evaluate`` scores on
     ``part`` (same exclusions), one row per user with a held-out positive, users sorted."""
     extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
-    return _ranked(model, split.part(part).positives(), extra, int(k), split.features.n_items,
+    return _ranked(model, split.part(part).positives(), extra, int(k), n_candidates(split),
                    batch_size)
 
 

@@ -17,6 +17,12 @@ MODELS: dict[str, str] = {
     "content-knn": "fusionrec.models.baselines.content_knn:ContentKNN",
     "lm-zero-shot": "fusionrec.models.baselines.lm_zero_shot:LMZeroShot",
     "fusion": "fusionrec.models.fusion.recommender:FusionRecommender",
+    # user→user link models (task "links", protocol links-random)
+    "common-neighbours": "fusionrec.models.links.neighbours:CommonNeighbours",
+    "adamic-adar": "fusionrec.models.links.neighbours:AdamicAdar",
+    "friend-degree": "fusionrec.models.links.neighbours:FriendDegree",
+    "lightgcn-links": "fusionrec.models.links.lightgcn_links:LightGCNLinks",
+    "fusion-links": "fusionrec.models.fusion.links:FusionLinks",
 }
 
 

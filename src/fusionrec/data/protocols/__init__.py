@@ -22,6 +22,7 @@ PROTOCOLS: dict[str, str] = {
     "topk-random": "fusionrec.data.protocols.topk_random",
     "loo-temporal": "fusionrec.data.protocols.loo_temporal",
     "fewshot-tallrec": "fusionrec.data.protocols.fewshot_tallrec",
+    "links-random": "fusionrec.data.protocols.links_random",
 }
 
 __all__ = ["PROTOCOLS", "ProtocolError", "derive_features", "make_split", "protocol_module",
@@ -50,7 +51,7 @@ def protocol_params(name: str) -> dict:
 
 
 def protocol_task(name: str) -> str:
-    """``"ctr"`` or ``"topk"``."""
+    """``"ctr"``, ``"topk"`` or ``"links"`` (user→user: ``Pairs.item`` holds a user)."""
     return protocol_module(name).TASK
 
 
