@@ -24,6 +24,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: ServeSettings) -> FastAPI:
     from fusionrec import __version__
+    from fusionrec.serving.people_routes import router as people_router
     from fusionrec.serving.privacy_routes import router as privacy_router
     from fusionrec.serving.routes import router
 
@@ -54,6 +55,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
     app.include_router(privacy_router)
+    app.include_router(people_router)
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, error: RequestError):

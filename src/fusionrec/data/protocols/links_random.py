@@ -3,7 +3,7 @@
 
 The social source is read as undirected: every edge is reduced to one unordered pair
 ``{a, b}`` (duplicates, both stored directions and self-loops collapse), the distinct pairs are
-shuffled with the seed and cut by ``ratios``. Each part then holds *both* directions of its
+shuffled with the seed and cut by ``ratios`` (sized as ``topk-random`` sizes a user's rows). Each part then holds *both* directions of its
 pairs, so ``(a, b)`` and ``(b, a)`` always sit in the same part and both endpoints are
 evaluated users. ``Pairs.item`` holds the friend's *user* index (task ``"links"``).
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusionrec.data.protocols._common import ProtocolError, check_ratios, positives
+from fusionrec.data.protocols.topk_random import recbole_counts
 from fusionrec.data.schema import Dataset, Social
 from fusionrec.data.split import Pairs, Split
 
@@ -45,10 +46,9 @@ def split(dataset: Dataset, seed: int = 0, *, ratios=(0.8, 0.1, 0.1)) -> Split:
         raise ProtocolError(f"{NAME}: dataset {dataset.name!r} has no social source to split")
     low, high = undirected_pairs(dataset.social)
     order = np.random.default_rng(seed).permutation(len(low))
-    total = sum(ratios)
-    n_valid = int(np.floor(ratios[1] / total * len(low)))
-    n_test = int(np.floor(ratios[2] / total * len(low)))
-    n_train = len(low) - n_valid - n_test
+    # RecBole's sizing (as topk-random): floors, and a tiny graph still gets one valid and
+    # one test friendship while train keeps more than one
+    n_train, n_valid, _ = (int(c[0]) for c in recbole_counts(np.array([len(low)]), ratios))
     cuts = (order[:n_train], order[n_train:n_train + n_valid], order[n_train + n_valid:])
     train, valid, test = (both_directions(low[np.sort(rows)], high[np.sort(rows)])
                           for rows in cuts)

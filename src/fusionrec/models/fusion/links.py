@@ -7,6 +7,11 @@ vector ``u``; a pair scores ``<u_a, u_b>`` (``cosine_scale`` turns it into a sca
 Training is a full softmax over users on the *training* friendships read from
 ``split.features.social``, the only friendships a link split lets a model see.
 
+Neighbourhood prior (``prior``, default ``adamic-adar``): the pair score adds
+``w * AA(a, b)`` on the training friend graph, ``w`` a learned scalar, so the fused vectors
+learn what the graph's shared friends do not already say (tastes, tags, friends' tastes, far
+neighbourhoods). ``prior: none`` scores with the fused vectors alone.
+
 Edge hiding (``folds``): the training friendships are cut into ``folds`` parts; a batch of
 fold ``f`` is scored over a graph *without* fold ``f``'s friendships, so a training pair is
 never trivially connected by its own edge, as a held-out pair is not. Inference uses the whole
@@ -24,27 +29,35 @@ from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.recommender import FusionRecommender
-from fusionrec.models.links.graph import friend_matrix, link_seen, require_links
+from fusionrec.models.links.graph import (csr_arrays, csr_from_arrays, friend_matrix,
+                                          link_seen, require_links)
 
 
 class FusionLinks(FusionRecommender):
     """Parameters: :class:`~fusionrec.models.fusion.config.FusionConfig`'s (heads, losses and
     negatives are unused) plus ``folds`` (edge-hiding parts, >= 2; 1 trains over the whole
-    graph); ``trainer`` as :class:`FusionRecommender`."""
+    graph) and ``prior`` (``none`` or a name in
+    :data:`~fusionrec.models.links.neighbours.PRIORS`); ``trainer`` as
+    :class:`FusionRecommender`."""
 
     name: ClassVar[str] = "fusion-links"
     TASKS: ClassVar[tuple[str, ...]] = ("links",)
     SMOKE_PARAMS: ClassVar[dict] = {**FusionRecommender.SMOKE_PARAMS, "folds": 2}
 
     def __init__(self, trainer: TrainerConfig | Mapping | None = None, folds: int = 4,
-                 **params: Any) -> None:
+                 prior: str = "adamic-adar", **params: Any) -> None:
+        from fusionrec.models.links.neighbours import PRIORS
+
         if not isinstance(folds, int) or folds < 1:
             raise ValueError(f"fusion-links: folds must be an int >= 1, got {folds!r}")
-        self.folds = folds
+        if prior != "none" and prior not in PRIORS:
+            raise ValueError(f"fusion-links: prior must be none or one of {PRIORS}, "
+                             f"got {prior!r}")
+        self.folds, self.prior = folds, prior
         super().__init__(trainer, **params)
 
     def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "folds": self.folds}
+        return {**super().get_params(), "folds": self.folds, "prior": self.prior}
 
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def build(self, split: Split, config: TrainerConfig):
@@ -72,15 +85,18 @@ class FusionLinks(FusionRecommender):
                               cfg.fusion, cfg.source_dropout, (), cfg.hidden, cfg.mlp_dropout,
                               cfg.cross_source, cfg.cosine_scale)
         self.module_ = FusionModel(encoders, scorer, graph)
+        # the prior's weight trains with the module (registered as a submodule's parameter)
+        self.module_.link_prior = _prior_weight()
         self.seen_ = link_seen(adjacency)
         self.tables_ = None
+        self._set_prior(adjacency)
         # one-way training friendships, each in one fold (seeded by the trainer's seed)
         upper = adjacency.tocoo()
         keep = upper.row < upper.col
         low, high = upper.row[keep].astype(np.int64), upper.col[keep].astype(np.int64)
         fold = np.random.default_rng([config.seed, 7]).integers(0, self.folds, len(low))
         inter = features.interactions
-        self._fold_edges, self._fold_graphs, self._fold_seen = [], [], []
+        self._fold_edges, self._fold_graphs, self._fold_seen, self._fold_priors = [], [], [], []
         for f in range(self.folds):
             # folds == 1: supervise on every friendship over the whole graph (no hiding)
             hidden = fold == f if self.folds > 1 else np.ones(len(low), dtype=bool)
@@ -93,7 +109,18 @@ class FusionLinks(FusionRecommender):
                 inter.user, inter.item, features.n_users, features.n_items,
                 social if with_social else None))
             self._fold_seen.append(_csr_pairs(low[message], high[message], features.n_users))
+            self._fold_priors.append(self._prior_model(_adjacency(low[message], high[message],
+                                                                  features.n_users)))
         return self.module_
+
+    def _prior_model(self, adjacency):
+        from fusionrec.models.links.neighbours import prior_scorer
+
+        return None if self.prior == "none" else prior_scorer(self.prior, adjacency)
+
+    def _set_prior(self, adjacency) -> None:
+        self.adjacency_ = adjacency
+        self.prior_ = self._prior_model(adjacency)
 
     def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
         """``(fold, sources (B,), friends (B,))`` batches of one fold each, in random order."""
@@ -117,6 +144,10 @@ class FusionLinks(FusionRecommender):
         tables = raw.tables(self._fold_graphs[fold])
         users = raw.scorer.fuse("user", tables.user, tables.user_mask)  # (n_users, D)
         logits = self._pair_scores(users[source], users)  # (B, n_users)
+        prior = self._fold_priors[fold]
+        if prior is not None:
+            rows = torch.from_numpy(prior.score_all(source.numpy()).astype(np.float32))
+            logits = logits + raw.link_prior.weight * rows
         if self.config.temperature != 1.0:
             logits = logits / self.config.temperature
         skip = torch.zeros(logits.shape, dtype=torch.bool)
@@ -142,30 +173,69 @@ class FusionLinks(FusionRecommender):
         with torch.no_grad():
             return scorer.fuse("user", tables.user, tables.user_mask).numpy()
 
-    def score(self, users: np.ndarray, others: np.ndarray) -> np.ndarray:
-        vectors = self.user_vectors()
-        u, v = np.asarray(users, np.int64), np.asarray(others, np.int64)
-        return self._pair_scale() * np.einsum("nd,nd->n", vectors[u], vectors[v])
-
     def _pair_scale(self) -> float:
         return 1.0 / self.config.cosine_scale if self.config.cosine_scale else 1.0
 
+    def prior_weight(self) -> float:
+        """The learned weight of the neighbourhood prior (0 without one)."""
+        if self.prior == "none":
+            return 0.0
+        if getattr(self, "tables_", None) is not None:  # loaded
+            return self.prior_weight_
+        return float(self.module_.link_prior.weight.detach())
+
+    def _rows(self, vectors: np.ndarray, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, np.int64)
+        scores = self._pair_scores(vectors[users], vectors)
+        if self.prior_ is not None:
+            scores = scores + self.prior_weight() * self.prior_.score_all(users)
+        return scores
+
+    def score(self, users: np.ndarray, others: np.ndarray) -> np.ndarray:
+        users, others = np.asarray(users, np.int64), np.asarray(others, np.int64)
+        return self._rows(self.user_vectors(), users)[np.arange(len(users)), others]
+
     def score_all(self, users: np.ndarray) -> np.ndarray:
-        vectors = self.user_vectors()
-        return self._pair_scores(vectors[np.asarray(users, np.int64)], vectors)
+        return self._rows(self.user_vectors(), users)
 
     def recommend(self, users: np.ndarray, k: int = 10,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         vectors = self.user_vectors()  # once for every batch of users
-        return recommend_by_scores(lambda batch: self._pair_scores(vectors[batch], vectors),
-                                   users, k, self.seen_, exclude_seen)
+        return recommend_by_scores(lambda batch: self._rows(vectors, batch), users, k,
+                                   self.seen_, exclude_seen)
+
+    # -- persistence: the base class's files plus the friend graph and the prior's weight ----
+    def _save_extra(self, tensors: dict, state: dict) -> None:
+        tensors.update(csr_arrays(self.adjacency_))
+        state.update(prior_weight=self.prior_weight(), n_users=int(self.adjacency_.shape[0]))
+
+    def _load_extra(self, tensors, state) -> None:
+        self.prior_weight_ = float(state["prior_weight"])
+        self._set_prior(csr_from_arrays(tensors, int(state["n_users"])))
+
+
+def _prior_weight():
+    """A module holding the prior's learned scalar weight (starts at 1: the plain prior)."""
+    import torch
+
+    module = torch.nn.Module()
+    module.weight = torch.nn.Parameter(torch.ones(()))
+    return module
 
 
 def _tensor(values: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+
+
+def _adjacency(low: np.ndarray, high: np.ndarray, n: int):
+    """Symmetric 0/1 CSR adjacency of the pairs ``(low, high)``."""
+    from scipy import sparse
+
+    rows, cols = np.concatenate([low, high]), np.concatenate([high, low])
+    return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
 
 
 def _csr_pairs(low: np.ndarray, high: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

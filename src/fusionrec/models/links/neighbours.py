@@ -21,6 +21,16 @@ from fusionrec.models.links.graph import (csr_arrays, csr_from_arrays, friend_ma
                                           link_seen, require_links)
 
 
+#: the pair priors a link model can add to its own score, by name
+PRIORS = ("adamic-adar", "common-neighbours")
+
+
+def prior_scorer(name: str, adjacency):
+    """The fitted neighbourhood scorer ``name`` (one of :data:`PRIORS`) over ``adjacency``."""
+    return {"adamic-adar": AdamicAdar, "common-neighbours": CommonNeighbours}[name] \
+        .from_adjacency(adjacency)
+
+
 class _GraphScorer:
     """Shared verbs; subclasses define :meth:`score_all` from ``adjacency_`` and ``degree_``."""
 
@@ -36,6 +46,13 @@ class _GraphScorer:
         require_links(split, self.name)
         self._set_graph(friend_matrix(split.features))
         return self
+
+    @classmethod
+    def from_adjacency(cls, adjacency):
+        """A fitted scorer over ``adjacency`` (a symmetric 0/1 CSR friend matrix)."""
+        model = cls()
+        model._set_graph(adjacency)
+        return model
 
     def _set_graph(self, adjacency) -> None:
         self.adjacency_ = adjacency
