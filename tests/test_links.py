@@ -218,3 +218,41 @@ def test_links_manifest_round_trip(tmp_path, world):
                                     world.n_users),
                           pair_keys(split.features.social.source, split.features.social.target,
                                     world.n_users))
+
+
+# -- end to end: a link run folder through the CLI --------------------------------------------
+@pytest.mark.parametrize("model, extra", [
+    ("adamic-adar", []),
+    ("fusion-links", ["--set", "trainer.epochs=2", "--set", "model.params.embedding_dim=8",
+                      "--set", "model.params.sources=[interactions, social]"]),
+])
+def test_link_run_trains_evaluates_and_recommends_people(tmp_path, capsys, model, extra):
+    import json
+    from pathlib import Path
+
+    from fusionrec.cli.main import main
+    from fusionrec.training import artifacts
+
+    config = Path(__file__).resolve().parents[1] / "configs" / (
+        "lastfm-links-adamic-adar.yaml" if model == "adamic-adar" else "lastfm-links.yaml")
+    out = tmp_path / "run"
+    assert main(["train", "-c", str(config), "--out", str(out), "--set", "data.preset=synthetic",
+                 "--set", "trainer.num_threads=1", "--no-progress", *extra]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["protocol"]["task"] == "links" and manifest["model"] == model
+    # the reloaded run scores exactly what training reported (manifest read with user ids)
+    metrics = tmp_path / "metrics.json"
+    assert main(["evaluate", str(out), "--json", str(metrics)]) == 0
+    assert json.loads(metrics.read_text())["metrics"] == pytest.approx(
+        manifest["metrics"]["test"])
+    capsys.readouterr()
+    assert main(["recommend", str(out), "--user", "u3", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(" user u" in line for line in lines)
+    _, _, loaded = artifacts.open_run(out)
+    users, _ = artifacts.load_vocabularies(out)
+    me = users.index("u3")
+    excluded = set(loaded.seen_.items_of(me).tolist())
+    assert me in excluded  # the user themself is never recommended, nor a training friend
+    shown = {users.index(line.split(" user ")[1].split()[0]) for line in lines}
+    assert not shown & excluded
