@@ -256,3 +256,29 @@ def test_link_run_trains_evaluates_and_recommends_people(tmp_path, capsys, model
     assert me in excluded  # the user themself is never recommended, nor a training friend
     shown = {users.index(line.split(" user ")[1].split()[0]) for line in lines}
     assert not shown & excluded
+
+
+def test_fusion_links_hides_each_folds_friendships_and_round_trips(world, tmp_path):
+    from fusionrec.models.fusion.links import FusionLinks
+
+    split = make_split(world, "links-random", seed=0)
+    model = FusionLinks(**{**FusionLinks.SMOKE_PARAMS, "folds": 3,
+                           "sources": ["interactions", "social"]}).fit(split)
+    train = _directed(split.train)
+    supervised = set()
+    for (source, target), graph in zip(model._fold_edges, model._fold_graphs):
+        s, t = graph.social.source.tolist(), graph.social.target.tolist()
+        message = set(zip(s + t, t + s))
+        targets = set(zip(source.tolist(), target.tolist()))
+        assert message <= train and targets <= train
+        assert not message & targets  # a training pair is never joined by its own edge
+        supervised |= targets
+    assert supervised == train  # every training friendship is a target in one fold
+    assert model.prior_weight() != 1.0  # the prior's weight was trained
+    model.save(tmp_path)
+    back = FusionLinks.load(tmp_path)
+    users = np.arange(world.n_users)
+    assert np.array_equal(model.recommend(users, 5)[0], back.recommend(users, 5)[0])
+    assert back.prior_weight() == pytest.approx(model.prior_weight())
+    with pytest.raises(ValueError, match="task 'links'"):
+        FusionLinks(**FusionLinks.SMOKE_PARAMS).fit(make_split(world, "topk-random", seed=0))
