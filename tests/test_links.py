@@ -85,8 +85,9 @@ def test_find_leaks_counts_a_heldout_friendship_in_either_direction(world):
 
 
 def test_social_consumers_see_train_friends_only(world):
-    """Social propagation, friend counts in user texts, and the link models' graphs are all
-    built from ``split.features``: none of them holds a held-out friendship."""
+    """Social propagation, friend counts in user texts, the link models' graphs and the
+    friends a served run explains with are all built from ``split.features``: none of them
+    holds a held-out friendship."""
     from fusionrec.models.fusion.sources import TrainingGraph
     from fusionrec.models.links.graph import friend_matrix
     from fusionrec.text.social import SocialText
@@ -100,6 +101,11 @@ def test_social_consumers_see_train_friends_only(world):
     assert not {(a, b) for a, b in zip(s + t, t + s)} & held
     adjacency = friend_matrix(split.features).tocoo()
     assert set(zip(adjacency.row.tolist(), adjacency.col.tolist())) == train
+    # the friends a served run explains with (and people's mutual friends) come from here
+    from fusionrec.serving.updates import _friend_matrix
+
+    served = _friend_matrix(split.features.social, world.n_users).tocoo()
+    assert set(zip(served.row.tolist(), served.col.tolist())) == train
     text = SocialText(split.features.social, world.interactions, world.items.ids,
                       world.n_users)
     for user in range(world.n_users):
