@@ -27,10 +27,15 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.baselines.ranking import recommend_by_scores
 from fusionrec.models.fusion.recommender import FusionRecommender
-from fusionrec.models.links.graph import (csr_arrays, csr_from_arrays, friend_matrix,
-                                          link_seen, require_links)
+from fusionrec.models.links.graph import (
+    csr_arrays,
+    csr_from_arrays,
+    friend_matrix,
+    link_seen,
+    require_links,
+)
 
 
 class FusionLinks(FusionRecommender):
@@ -61,8 +66,11 @@ class FusionLinks(FusionRecommender):
 
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def build(self, split: Split, config: TrainerConfig):
-        from fusionrec.models.fusion.build import build_encoders, load_text_features, \
-            resolve_sources
+        from fusionrec.models.fusion.build import (
+            build_encoders,
+            load_text_features,
+            resolve_sources,
+        )
         from fusionrec.models.fusion.model import FusionModel, FusionScorer
         from fusionrec.models.fusion.sources import SocialEdges, TrainingGraph
 

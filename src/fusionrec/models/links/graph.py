@@ -22,8 +22,8 @@ def require_links(split: Split, model: str) -> None:
         raise ValueError(f"{model} needs a social source; {split.features.name!r} has none")
 
 
-def friend_matrix(features) -> "scipy.sparse.csr_matrix":  # noqa: F821
-    """``(n_users, n_users)`` symmetric 0/1 CSR adjacency of ``features.social`` (no self
+def friend_matrix(features):
+    """``(n_users, n_users)`` symmetric 0/1 scipy CSR adjacency of ``features.social`` (no self
     loops)."""
     from scipy import sparse
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.baselines.lightgcn import DEFAULT_TRAINER, LightGCN
+from fusionrec.models.baselines.lightgcn import LightGCN
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.links.graph import friend_matrix, link_seen, require_links

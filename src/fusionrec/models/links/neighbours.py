@@ -17,9 +17,13 @@ import numpy as np
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import recommend_by_scores
-from fusionrec.models.links.graph import (csr_arrays, csr_from_arrays, friend_matrix,
-                                          link_seen, require_links)
-
+from fusionrec.models.links.graph import (
+    csr_arrays,
+    csr_from_arrays,
+    friend_matrix,
+    link_seen,
+    require_links,
+)
 
 #: the pair priors a link model can add to its own score, by name
 PRIORS = ("adamic-adar", "common-neighbours")
