@@ -55,13 +55,16 @@ def free_port() -> int:
 
 
 def start_server(run_dir: str, port: int, database: str, threads: int,
-                 data_dir: str | None) -> subprocess.Popen:
+                 data_dir: str | None, log=None) -> subprocess.Popen:
+    """``fusionrec serve`` on 127.0.0.1:``port``; its output goes to ``log`` (a file) when
+    given, else to ours."""
     env = {**os.environ, "FUSIONREC_API_KEY": API_KEY, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "fusionrec.cli.main", "serve", run_dir, "--port", str(port),
                "--database", database, "--threads", str(threads), "--log-level", "warning"]
     if data_dir:
         command += ["--data-dir", data_dir]
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(command, env=env, stdout=log,
+                            stderr=subprocess.STDOUT if log is not None else None)
 
 
 def wait_ready(port: int, process: subprocess.Popen, timeout: float = 300.0) -> float:
@@ -93,7 +96,9 @@ async def _connection(port: int, queue: asyncio.Queue, latencies: list, lags: li
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            # Reads need the key (deny-by-default access, issue 19).
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Authorization: Bearer {API_KEY}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
             length = 0

@@ -31,6 +31,19 @@ def shared_data() -> Path:
     return shared_data_dir()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.real)])
+def store_url(request, tmp_path):
+    """An event-store URL for each backend: a SQLite file, and a fresh database on the real
+    tier's PostgreSQL server (``-m real``; see ``real_support``)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    else:
+        from real_support import fresh_postgres_database
+
+        with fresh_postgres_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A random-weight 2-layer, 32-wide BERT with a one-logit head and the bundled MiniLM

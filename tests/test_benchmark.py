@@ -42,7 +42,11 @@ def test_smoke_suite_writes_records_with_exactly_the_fields(smoke):
     suite = load_suite(SMOKE)
     assert len(records) == sum(len(e.seeds) for e in suite.entries) == 6
     for record in records:
-        assert tuple(record) == RECORD_FIELDS
+        # top-K records add the sparse-user breakdown after the fixed fields
+        assert tuple(record) == RECORD_FIELDS + ("by_activity",)
+        buckets = record["by_activity"]
+        assert sum(b["n_users"] for b in buckets.values()) == \
+            record["metrics"]["n_users_evaluated"]
         assert record["dataset"] == "synthetic" and record["protocol"] == "topk-random"
         assert record["shots"] is None and record["seed"] in (0, 1)
         assert 0 <= record["metrics"]["ndcg@10"] <= 1 and record["wall_seconds"] > 0
@@ -120,7 +124,7 @@ def test_resume_keeps_finished_runs(tmp_path):
     out = tmp_path / "out"
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 0
     first = json.loads((out / "results.json").read_text())
-    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 1
+    assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress"]) == 2
     assert main(["benchmark", "-c", str(suite), "--out", str(out), "--no-progress",
                  "--resume", "--seeds", "0,3"]) == 0
     again = json.loads((out / "results.json").read_text())
@@ -238,14 +242,23 @@ def test_report_statistics_and_published_filter():
 
 @pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")),
                          ids=lambda p: p.name)
-def test_every_shipped_suite_loads_and_its_entries_make_valid_run_configs(path):
+def test_every_shipped_suite_runs_what_its_entries_say(path):
+    """Each entry of each shipped suite, at each of its seeds, resolves to a valid run config
+    (model params included) that trains and splits at that seed, sees exactly the sources the
+    entry lists and the shots it asks for; no two entries share a run folder."""
     from fusionrec.config import load_config
+    from fusionrec.data.schema import SOURCE_NAMES
     from fusionrec.evaluation.suite import load_suite
 
     suite = load_suite(path)
+    folders = [entry.folder for entry in suite.entries]
+    assert len(set(folders)) == len(folders), f"entries share a run folder: {folders}"
     for entry in suite.entries:
-        config = load_config(entry.config, entry.overrides)  # every override names a real key
-        if config.model.name == "fusion":
-            from fusionrec.models.fusion.config import FusionConfig
-
-            FusionConfig(**config.model.params)
+        for seed in entry.seeds:
+            config = load_config(entry.config, entry.run_overrides(seed))
+            assert (config.protocol.seed, config.trainer.seed) == (seed, seed)
+            if entry.sources is not None:
+                used = set(SOURCE_NAMES) - set(config.data.exclude_sources)
+                assert used == set(entry.sources), entry.folder
+            if entry.shots is not None:
+                assert config.protocol.params["shots"] == entry.shots, entry.folder

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from fusionrec.cli.main import main
 
@@ -41,10 +43,25 @@ def test_evaluate_writes_json(trained, tmp_path, capsys):
 
 
 def test_evaluate_under_another_protocol(trained, tmp_path):
+    """The AUC in the file equals scikit-learn's AUC of the saved model's scores on an
+    independently rebuilt ctr-kgcn split of the same data."""
+    from sklearn.metrics import roc_auc_score
+
+    from fusionrec.data.load import load_dataset
+    from fusionrec.data.protocols import make_split
+    from fusionrec.training.artifacts import open_run
+
     out = tmp_path / "ctr.json"
     assert main(["evaluate", str(trained), "--protocol", "ctr-kgcn", "--json", str(out)]) == 0
     payload = json.loads(out.read_text())
-    assert payload["protocol"] == "ctr-kgcn" and 0 <= payload["metrics"]["auc"] <= 1
+    config, _, model = open_run(trained)
+    dataset, _ = load_dataset(config.data.preset)
+    test = make_split(dataset, "ctr-kgcn", config.protocol.seed).test
+    assert set(np.unique(test.label)) == {0.0, 1.0}  # a real CTR test part: both classes
+    expected = roc_auc_score(test.label, model.score(test.user, test.item))
+    assert payload["protocol"] == "ctr-kgcn"
+    assert payload["metrics"]["auc"] == pytest.approx(expected, abs=1e-6)
+    assert expected > 0.6  # and the trained model ranks likes above non-likes
 
 
 def test_recommend_prints_ids_and_titles(trained, capsys):
@@ -55,15 +72,15 @@ def test_recommend_prints_ids_and_titles(trained, capsys):
 
 
 def test_user_errors_are_one_line(trained, tmp_path, capsys):
-    assert main(["recommend", str(trained), "--user", "nobody"]) == 1
+    assert main(["recommend", str(trained), "--user", "nobody"]) == 2
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
-                 str(tmp_path / "x"), "--set", "trainer.lr=-1"]) == 1
-    assert main(["train", "-c", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 1
+                 str(tmp_path / "x"), "--set", "trainer.lr=-1"]) == 2
+    assert main(["train", "-c", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 2
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-bprmf.yaml"), "--out",
-                 str(trained)]) == 1  # already holds a run
-    assert main(["evaluate", str(tmp_path)]) == 1
+                 str(trained)]) == 2  # already holds a run
+    assert main(["evaluate", str(tmp_path)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 5 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 5 and all(line.startswith("fusionrec: error: ") for line in errors)
     assert "trainer.lr" in errors[1] and "already holds files" in errors[3]
 
 
@@ -77,9 +94,17 @@ def test_train_resume_continues_a_run(tmp_path, capsys):
                  "--no-progress"]) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
-    assert json.loads((out / "manifest.json").read_text())["metrics"] != first["metrics"]
+    # Resuming is exact: 2 epochs + 1 resumed equals 3 uninterrupted epochs, weight for weight.
+    straight = tmp_path / "straight"
+    assert main(["train", "-c", config, "--out", str(straight), *FAST,
+                 "--set", "trainer.epochs=3"]) == 0
+    resumed = json.loads((out / "manifest.json").read_text())["metrics"]
+    assert resumed == json.loads((straight / "manifest.json").read_text())["metrics"]
+    assert resumed != first["metrics"]  # and the third epoch did train
+    a, b = (load_file(str(folder / "model.safetensors")) for folder in (out, straight))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert main(["train", "-c", str(REPO / "configs" / "quickstart-popularity.yaml"),
-                 "--out", str(out), "--resume"]) == 1
+                 "--out", str(out), "--resume"]) == 2
     assert "differs" in capsys.readouterr().err
 
 

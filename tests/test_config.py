@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,10 @@ def test_bad_files_and_overrides(tmp_path):
 
 
 def test_sections_are_frozen():
-    with pytest.raises(Exception):
-        TrainerConfig().lr = 1.0  # type: ignore[misc]
+    config = TrainerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'lr'"):
+        config.lr = 1.0  # type: ignore[misc]
+    assert config.lr == TrainerConfig().lr  # the failed assignment left the value alone
     with pytest.raises(TypeError):
         RunConfig().model.params["x"] = 1  # type: ignore[index]
 
@@ -106,3 +109,50 @@ def test_encoder_section_is_the_lm_layers_config(tmp_path):
         RunConfig.from_dict({"encoder": {"pooling": "max"}})
     with pytest.raises(ConfigError, match=r"encoder\.nope"):
         RunConfig.from_dict({"encoder": {"nope": 1}})
+
+
+@pytest.mark.parametrize("section, key, closest", [
+    ("trainer", "lrr", "lr"), ("evaluation", "kss", "ks"), ("data", "presett", "preset")])
+def test_unknown_section_keys_suggest_the_closest(section, key, closest):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_dict({section: {key: 1}})
+    message = str(caught.value)
+    assert f"'{section}.{key}'" in message and f"did you mean '{closest}'?" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("model, params, expected", [
+    # a typo'd parameter name: the model's own dataclass knows the right one
+    ("bpr-mf", {"embeding_dim": 8}, "unknown key 'model.params.embeding_dim' for model 'bpr-mf'; "
+                                    "did you mean 'embedding_dim'?"),
+    ("fusion", {"sourcse": ["social"]}, "did you mean 'sources'?"),
+    ("lightgcn", {"layer": 2}, "did you mean 'layers'?"),
+    ("cross-encoder", {"lora_rank": 4}, "did you mean 'lora_r'?"),
+    # a typo'd source name, the new user's case from issue 16
+    ("fusion", {"sources": ["interactions", "socail"]},
+     "fusion params: sources: unknown name 'socail'; did you mean 'social'?"),
+    ("cross-encoder", {"prompt_sources": ["histroy"]}, "did you mean 'history'?"),
+    # a value the dataclass rejects
+    ("bpr-mf", {"loss": "bpx"}, "loss must be one of ('auto', 'bpr', 'bce'), got 'bpx'; "
+                                "did you mean 'bpr'?"),
+    ("cross-encoder-zero-shot", {"method": "prompt-cosin"}, "did you mean 'prompt-cosine'?"),
+    ("item-knn", {"k": -1}, "item-knn params: k must be >= 0, got -1"),
+])
+def test_model_params_are_checked_when_the_config_loads(model, params, expected):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_dict({"model": {"name": model, "params": params}})
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+
+
+def test_model_name_and_excluded_sources_suggest_the_closest():
+    with pytest.raises(ConfigError, match="got 'fusoin'; did you mean 'fusion'?"):
+        RunConfig.from_dict({"model": {"name": "fusoin"}})
+    with pytest.raises(ConfigError, match="did you mean 'social'"):
+        RunConfig.from_dict({"data": {"exclude_sources": ["socail"]}})
+
+
+def test_valid_model_params_still_load():
+    config = RunConfig.from_dict({"model": {"name": "fusion", "params": {
+        "sources": ["interactions", "social"], "lm_lr": "1e-4", "hidden": [16]}}})
+    assert config.model.params["sources"] == ["interactions", "social"]

@@ -9,7 +9,8 @@ import urllib.error
 import pytest
 
 from fusionrec.cli import data_cmd
-from fusionrec.cli.main import UserError
+from fusionrec.cli.main import USER_ERROR
+from fusionrec.errors import FusionRecError
 from fusionrec.data import download as download_module
 from fusionrec.data.load import load_dataset
 
@@ -21,9 +22,9 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as error:
+    except FusionRecError as error:
         print(f"error: {error}")
-        return 1
+        return USER_ERROR
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_generate_writes_a_loadable_dataset(tmp_path, capsys):
 
 def test_generate_rejects_impossible_sizes(tmp_path, capsys):
     assert run(["data", "generate", "--out", str(tmp_path), "--users", "2", "--items", "10",
-                "--interactions", "1000"]) == 1
+                "--interactions", "1000"]) == USER_ERROR
     assert "error: n_interactions" in capsys.readouterr().out
 
 
@@ -78,7 +79,7 @@ def test_download_offline_explains_how_to_place_files(monkeypatch, tmp_path, cap
         raise urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(download_module, "urlopen", offline)
-    assert run(["data", "download", name, "--data-dir", str(tmp_path)]) == 1
+    assert run(["data", "download", name, "--data-dir", str(tmp_path)]) == USER_ERROR
     text = capsys.readouterr().out
     assert origin in text
     assert "looks offline" in text and "to install by hand" in text
@@ -115,5 +116,5 @@ def test_download_verifies_checksums(monkeypatch, tmp_path):
 
 
 def test_download_unknown_name(capsys):
-    assert run(["data", "download", "netflix"]) == 1
+    assert run(["data", "download", "netflix"]) == USER_ERROR
     assert "no download for 'netflix'" in capsys.readouterr().out

@@ -172,6 +172,33 @@ def test_duplicate_pairs_by_policy(tmp_path, policy, kept, dropped, warnings):
     assert dict(report.file("interactions").warnings) == warnings
 
 
+def test_dedupe_keeps_the_first_line_in_file_order(tmp_path):
+    # line 2 (weight 3, t=200) and line 5 (weight 9, t=100) repeat (u1, a1): the first line in
+    # the file wins even though the later line is older and weighs more
+    listens = ("userID\tartistID\tweight\tt\nu1\ta1\t3\t200\nu1\ta2\t5\t150\n"
+               "u2\ta1\t1\t120\nu1\ta1\t9\t100\n")
+    columns = {"user": "userID", "item": "artistID", "weight": "weight", "timestamp": "t"}
+    dataset, report = _load(tmp_path, listens=listens,
+                            interactions={"duplicates": "dedupe", "columns": columns})
+    inter = dataset.interactions
+    u1, a1 = dataset.users.index("u1"), dataset.items.index("a1")
+    mine = (inter.user == u1) & (inter.item == a1)
+    assert mine.sum() == 1
+    assert inter.weight[mine].tolist() == [3.0] and inter.timestamp[mine].tolist() == [200]
+    assert dict(report.file("interactions").dropped) == {"duplicate (user, item) pair": 1}
+
+
+def test_dedupe_skips_a_first_row_that_was_dropped_as_bad(tmp_path):
+    # the first (u1, a1) line has an unparsable weight and is dropped: the next one is kept
+    listens = "userID\tartistID\tweight\nu1\ta1\tfive\nu2\ta1\t1\nu1\ta1\t9\n"
+    dataset, report = _load(tmp_path, listens=listens,
+                            interactions={"duplicates": "dedupe", "bad_rows": "drop"})
+    inter = dataset.interactions
+    mine = inter.user == dataset.users.index("u1")
+    assert inter.weight[mine].tolist() == [9.0]
+    assert "duplicate (user, item) pair" not in dict(report.file("interactions").dropped)
+
+
 def test_duplicate_pair_error_names_both_lines(tmp_path):
     message = _error(tmp_path, listens=LISTENS + "u1\ta1\t9\n")
     assert message.startswith("listens.tsv line 5: field 'userID, artistID' repeats (user, item) "

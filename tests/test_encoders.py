@@ -203,7 +203,7 @@ def test_encode_cli_reports_encoded_then_reused(tmp_path, capsys):
     assert main(["encode", "-c", str(config), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "items: encoded 0 texts, reused 200" in out and "users: encoded 0" in out
-    assert main(["encode", "-c", str(config), "--set", "encoder.pooling=max"]) == 1
+    assert main(["encode", "-c", str(config), "--set", "encoder.pooling=max"]) == 2
     assert "encoder.pooling" in capsys.readouterr().err
 
 

@@ -153,23 +153,58 @@ def test_trainer_seed_reaches_models_that_train_themselves():
                                                                      "prior": 0.0}
 
 
-@pytest.mark.parametrize("method", ["history-similarity", "prompt-cosine"])
-def test_zero_shot_model_scores_as_the_zero_shot_function(method, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def zero_shot_split():
     from fusionrec.data.protocols import make_split
     from fusionrec.data.synthetic import generate
-    from fusionrec.models.cross_encoder.config import CrossEncoderConfig
-    from fusionrec.models.cross_encoder.zero_shot import zero_shot_scores
+
+    return make_split(generate(n_users=40, n_items=30, n_interactions=500, seed=3),
+                      "fewshot-tallrec", seed=0, shots=0, n_records=150)
+
+
+def _zero_shot(method, split, tmp_path, monkeypatch):
     from fusionrec.models.cross_encoder.zero_shot_model import CrossEncoderZeroShot
 
     monkeypatch.setenv("FUSIONREC_CACHE", str(tmp_path / "cache"))
-    split = make_split(generate(n_users=40, n_items=30, n_interactions=500, seed=3),
-                       "fewshot-tallrec", seed=0, shots=0, n_records=150)
-    params = {"feature_model": "hashing:32", "progress": False}
-    model = CrossEncoderZeroShot(method, **params).fit(split)   # an empty train part is fine
-    expected = zero_shot_scores(split.features, split.test, method,
-                                CrossEncoderConfig(**params))
-    np.testing.assert_allclose(model.score_pairs(split.test), expected, rtol=1e-5, atol=1e-6)
-    assert np.std(expected) > 0
+    return CrossEncoderZeroShot(method, feature_model="hashing:32", progress=False).fit(split)
+
+
+def test_history_similarity_is_the_signed_mean_cosine_by_hand(zero_shot_split, tmp_path,
+                                                              monkeypatch):
+    """Rows written by hand: candidate c, history items a (liked) and b (disliked). The score
+    is sum(cos * (+1 liked / -1 disliked)) / n over the history: (cos(c,a) - cos(c,b)) / 2,
+    its negation when the labels swap, cos(c,a) for a one-item history, 0 for none."""
+    from fusionrec.data.split import Pairs
+
+    model = _zero_shot("history-similarity", zero_shot_split, tmp_path, monkeypatch)
+    vectors = model.item_vectors_.astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    c, a, b = 5, 11, 17
+    cos = lambda x, y: float(vectors[x] @ vectors[y])  # noqa: E731 - unit vectors
+    history = np.array([[a, b], [a, b], [-1, a], [-1, -1]])
+    labels = np.array([[1, 0], [0, 1], [0, 1], [0, 0]], dtype=np.float32)
+    rows = Pairs(np.zeros(4, np.int64), np.full(4, c), np.ones(4, np.float32), history, labels)
+    expected = [(cos(c, a) - cos(c, b)) / 2, (cos(c, b) - cos(c, a)) / 2, cos(c, a), 0.0]
+    assert abs(expected[0]) > 1e-3  # the two items differ, so the case is not trivially 0
+    np.testing.assert_allclose(model.score_pairs(rows), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["history-similarity", "prompt-cosine"])
+def test_zero_shot_scores_ignore_the_rows_own_label(method, zero_shot_split, tmp_path,
+                                                    monkeypatch):
+    """Zero-shot means no label is read: flipping every test label changes no score, while the
+    history's labels do move them; scores are cosines (in [-1, 1]) and survive save/load."""
+    from dataclasses import replace
+
+    from fusionrec.models.cross_encoder.zero_shot_model import CrossEncoderZeroShot
+
+    model = _zero_shot(method, zero_shot_split, tmp_path, monkeypatch)
+    test = zero_shot_split.test
+    scores = model.score_pairs(test)
+    assert np.std(scores) > 0 and np.all(np.abs(scores) <= 1 + 1e-6)
+    np.testing.assert_array_equal(model.score_pairs(replace(test, label=1 - test.label)), scores)
+    flipped = replace(test, history_labels=1 - test.history_labels)
+    assert not np.allclose(model.score_pairs(flipped), scores)
     model.save(tmp_path / "m")
-    np.testing.assert_array_equal(CrossEncoderZeroShot.load(tmp_path / "m").score_pairs(
-        split.test), model.score_pairs(split.test))
+    np.testing.assert_array_equal(CrossEncoderZeroShot.load(tmp_path / "m").score_pairs(test),
+                                  scores)

@@ -191,12 +191,17 @@ def test_ctr_only_model_recommends_through_the_ctr_head(ctr_split):
     np.testing.assert_allclose(scores, direct, rtol=1e-5, atol=1e-6)
 
 
-def test_text_through_the_lm_layer_with_the_hashing_encoder(ctr_split, tmp_path):
+def test_item_text_alone_carries_signal_through_the_lm_layer(ctr_split, tmp_path):
+    """The synthetic item texts describe each item's topic, which drives the users' tastes: a
+    model that sees ONLY the hashed item texts (no ids, no graph) must rank held-out pairs well
+    above chance (AUC 0.5; measured 0.64)."""
     params = {"encoder": {"model": "hashing:16", "cache_dir": str(tmp_path)},
-              "sources": ["interactions", "item_text"]}
+              "sources": ["item_text"]}
     model = _model(**params).fit(ctr_split)
-    assert model.sources_ == ("interactions", "item_text")
-    assert np.isfinite(model.score(ctr_split.test.user, ctr_split.test.item)).all()
+    assert model.sources_ == ("item_text",)
+    test = ctr_split.test
+    assert auc_score(test.label, model.score(test.user, test.item)) > 0.6
+    assert any(tmp_path.iterdir())  # the texts went through the encoder and its cache
 
 
 def test_unknown_param_is_a_clear_error():

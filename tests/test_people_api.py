@@ -41,7 +41,7 @@ def _history(client, user: str) -> set[str]:
 
 
 def test_people_need_the_key_even_with_open_reads(run_dir, tmp_path):
-    with _client(run_dir, tmp_path, read_auth=False) as client:
+    with _client(run_dir, tmp_path, open_reads=True) as client:
         assert client.get("/v1/users/u3/people").status_code == 401
         wrong = {"Authorization": "Bearer not-the-key"}
         assert client.get("/v1/users/u3/people", headers=wrong).status_code == 401
@@ -82,6 +82,8 @@ def test_people_bad_requests(client):
     assert client.get("/v1/users/u3/people?k=0", headers=AUTH).status_code == 422
     assert client.get("/v1/users/u3/people?k=51", headers=AUTH).status_code == 422
     assert client.get("/v1/users/u3/people?k=x", headers=AUTH).status_code == 422
+    # the service's id grammar applies here too
+    assert client.get("/v1/users/" + "u" * 1000 + "/people", headers=AUTH).status_code == 422
 
 
 def test_a_recorded_friendship_leaves_the_list_and_becomes_evidence(client):

@@ -89,4 +89,4 @@ def test_cli_writes_a_private_copy_of_a_run(tmp_path_factory, tmp_path, capsys, 
     assert set(printed["test"]) == set(manifest["metrics"]["test"])
     assert manifest["metrics_non_private"] == json.loads(
         (run_dir / "manifest.json").read_text())["metrics"]
-    assert main(["dp-head", str(run_dir), "--out", str(out)]) == 1
+    assert main(["dp-head", str(run_dir), "--out", str(out)]) == 2

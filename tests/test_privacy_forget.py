@@ -183,7 +183,7 @@ def test_non_fusion_runs_need_retrain_and_the_cli_retrains(base, tmp_path, capsy
                                             "r": raw_id(USER).encode()}) == []
     dataset, split = load_run_split(run_dir, config, manifest)
     assert "ndcg@5" in manifest["metrics"]["test"] and len(split.test)
-    assert main(["forget", str(run_dir), "--user", "nobody"]) == 1
+    assert main(["forget", str(run_dir), "--user", "nobody"]) == 2
     assert "unknown user" in capsys.readouterr().err
 
 

@@ -117,10 +117,10 @@ def test_pii_reaches_no_text_prompt_log_artefact_or_api_response(world, caplog, 
                 assert answer.status_code == 200, (path, answer.text)
                 responses.append(answer.text)
         for item in list(dataset.items.ids[:40:3]) + ["new-item"]:
-            answer = client.get(f"/v1/items/{item}/similar?k=45")
+            answer = client.get(f"/v1/items/{item}/similar?k=45", headers=auth)
             assert answer.status_code == 200
             responses.append(answer.text)
-        responses.append(client.get("/v1/users?limit=1000").text)
+        responses.append(client.get("/v1/users?limit=1000", headers=auth).text)
     # the new item is answered with a scrubbed name
     assert "Cover band, contact [email] or [phone]" in "".join(responses)
     captured = capsys.readouterr()

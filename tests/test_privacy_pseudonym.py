@@ -125,7 +125,7 @@ def test_cli_pseudonym_and_reidentify(base, tmp_path, capsys, monkeypatch):
     assert main(["reidentify", run_dir, "--from-data"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 60
     monkeypatch.setenv(KEY_FILE_ENV, str(candidates))  # a key file, but the wrong key
-    assert main(["reidentify", run_dir, "--candidates", str(candidates)]) == 1
+    assert main(["reidentify", run_dir, "--candidates", str(candidates)]) == 2
     assert "not the one this run was pseudonymised with" in capsys.readouterr().err
 
 

@@ -120,4 +120,4 @@ def test_run_folder_prompt_matches_the_config_prompt(capsys, config_path, tmp_pa
 ])
 def test_mistakes_are_one_line_errors(capsys, argv, message):
     code, _, err = _show(capsys, *argv)
-    assert code == 1 and message in err
+    assert code == 2 and message in err

@@ -22,6 +22,7 @@ import pytest
 from serving_support import API_KEY, trained_run
 
 from fusionrec.cli.main import main
+from fusionrec.cli.retrain_cmd import GATE_REFUSED
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch, open_store
 from fusionrec.training.promotion import promotion_gate
 
@@ -158,6 +159,29 @@ def test_new_run_folder_is_complete_checksummed_and_servable(retrained, tmp_path
         verify_run(tampered)
 
 
+def test_retrained_run_folder_holds_no_absolute_path_and_loads_after_a_move(retrained,
+                                                                            tmp_path):
+    """Before: config.yaml named the data spec by its absolute path, so a moved or copied
+    run read (or missed) the data at the old place."""
+    from fusionrec.serving.engine import Engine, load_run
+    from fusionrec.training.artifacts import open_run
+    from fusionrec.training.run import load_run_split
+
+    here = str(retrained.resolve())
+    for path in retrained.rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".json", ".jsonl", ".csv", ".txt"):
+            assert here not in path.read_text(encoding="utf-8", errors="replace"), path
+    moved = tmp_path / "elsewhere" / "moved-run"
+    shutil.copytree(retrained, tmp_path / "copy")
+    shutil.move(str(tmp_path / "copy"), moved)
+    config, manifest, _ = open_run(moved)
+    assert Path(config.data.spec).is_relative_to(moved.resolve())
+    dataset, split = load_run_split(moved, config, manifest)
+    assert "newbie" in dataset.users.ids and len(split.test)
+    engine = Engine(load_run(moved))
+    assert len(engine.recommend(engine.user_index("newbie"), 5)[0]) == 5
+
+
 def test_warm_start_reproduces_the_parent_and_refuses_a_foreign_checkpoint(world, retrained):
     import torch
 
@@ -218,12 +242,18 @@ def test_gate_blocks_a_bad_model_and_promote_swaps_a_good_one(world, server, tmp
     # a huge learning rate and no replay wreck what the parent knew
     code = _cli(world, bad, "--lr", "0.5", "--replay", "0", "--epochs", "4",
                 "--promote", server, "--api-key", API_KEY)
-    assert code == 2
+    assert code == GATE_REFUSED == 3
     assert "promotion gate refused" in capsys.readouterr().err
     report = _report(bad)
     assert not report["promoted"] and not report["gate"]["passed"] and report["reload"] is None
     assert report["gate"]["before"] - report["gate"]["after"] > report["gate"]["tolerance"]
     assert _served(server) == str(world.parent)  # never asked to reload
+    import httpx
+
+    asked = httpx.post(f"{server}/v1/admin/reload", json={"run_dir": str(bad)}, timeout=60,
+                       headers={"Authorization": f"Bearer {API_KEY}"})
+    assert asked.status_code == 409 and '"promoted": false' in asked.json()["detail"]
+    assert _served(server) == str(world.parent)  # the refused run was never loaded
     good = tmp_path / "good"
     assert _cli(world, good, "--promote", server, "--api-key", API_KEY) == 0
     assert _served(server) == str(good.resolve())
@@ -251,9 +281,9 @@ def test_nothing_new_and_bad_settings_fail_with_one_line(world, retrained, tmp_p
     code = main(["retrain", str(retrained), "--events", str(world.events),
                  "--out", str(tmp_path / "again"), "--no-progress"])
     upto = _report(retrained)["events"]["upto_id"]
-    assert code == 1
+    assert code == 2
     assert f"no new positive events after event {upto}" in capsys.readouterr().err
-    assert _cli(world, retrained) == 1  # an occupied output folder
+    assert _cli(world, retrained) == 2  # an occupied output folder
     assert "already holds files" in capsys.readouterr().err
     for bad in ({"replay": 1.5}, {"valid": 0.5, "holdout": 0.5}, {"epochs": 0}):
         with pytest.raises(ValueError, match="retrain:"):

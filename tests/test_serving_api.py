@@ -25,7 +25,13 @@ def _client(run_dir, tmp_path, **settings) -> TestClient:
     values = {"run_dir": str(run_dir), "database_url": str(tmp_path / "events.sqlite3"),
               "api_key": API_KEY, "max_k": 50, "max_text_chars": 100, "max_batch": 20,
               **settings}
-    return TestClient(create_app(ServeSettings(**values)))
+    # Keyed by default (deny-by-default access); anonymous calls go through _anonymous.
+    return TestClient(create_app(ServeSettings(**values)), headers=AUTH)
+
+
+def _anonymous(client: TestClient) -> TestClient:
+    """A client without the key on the same (started) app."""
+    return TestClient(client.app)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +113,6 @@ def test_score(client):
 
 @pytest.mark.parametrize("payload, message", [
     ({"pairs": []}, "at least 1 item"),
-    ({"pairs": [{"user_id": "u3", "item_id": "nope"}]}, "pairs[0]: unknown item 'nope'"),
     ({"pairs": [{"user_id": 3, "item_id": "i1"}]}, "valid string"),
     ({"pairs": [{"user_id": "u3"}]}, "Field required"),
     ({"pairs": [{"user_id": "u3", "item_id": "i1", "extra": 1}]}, "Extra inputs"),
@@ -132,12 +137,13 @@ def test_similar(client):
 
 def test_events_need_the_key(client):
     payload = {"events": [{"user_id": "u3", "item_id": "i10"}]}
-    assert client.post("/v1/events", json=payload).status_code == 401
+    anonymous = _anonymous(client)
+    assert anonymous.post("/v1/events", json=payload).status_code == 401
     wrong = {"Authorization": "Bearer not-the-key-at-all"}
-    response = client.post("/v1/events", json=payload, headers=wrong)
+    response = anonymous.post("/v1/events", json=payload, headers=wrong)
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
-    assert client.get("/v1/users/u3/events").status_code == 401
-    assert client.post("/v1/admin/reload").status_code == 401
+    assert anonymous.get("/v1/users/u3/events").status_code == 401
+    assert anonymous.post("/v1/admin/reload").status_code == 401
     assert client.app.state.service.store.count() == 0
 
 
@@ -191,12 +197,22 @@ def test_new_user_and_item(fresh):
 
 @pytest.mark.parametrize("payload, status, message", [
     ({}, 422, "nothing to record"),
-    ({"events": [{"user_id": "u3", "item_id": "zzz"}]}, 422, "unknown item 'zzz'"),
-    ({"events": [{"user_id": "ghost", "item_id": "i1"}]}, 422, "unknown user 'ghost'"),
+    ({"events": [{"user_id": "u3", "item_id": "zzz"}]}, 404, "unknown item 'zzz'"),
+    ({"events": [{"user_id": "ghost", "item_id": "i1"}]}, 404, "unknown user 'ghost'"),
     ({"events": [{"user_id": "u3", "item_id": "i1", "kind": "hug"}]}, 422, "literal_error"),
     ({"events": [{"user_id": "u3", "item_id": "i1", "value": "loud"}]}, 422, "valid number"),
     ({"events": [{"user_id": "u3", "item_id": "i1", "kind": "rating"}]}, 422, "needs a value"),
     ({"events": [{"user_id": "", "item_id": "i1"}]}, 422, "at least 1 character"),
+    ({"events": [{"user_id": "a/b", "item_id": "i1"}]}, 422, "should match pattern"),
+    ({"users": [{"user_id": "x", "friends": ["u1/../u2"]}]}, 422, "should match pattern"),
+    ({"events": [{"user_id": "u3", "item_id": "i1", "kind": "rating", "value": 99}]}, 422,
+     "outside this run's rating scale"),
+    ({"events": [{"user_id": "u3", "item_id": "i1", "kind": "rating", "value": -5}]}, 422,
+     "outside this run's rating scale"),
+    ({"events": [{"user_id": "u3", "item_id": "i1", "timestamp": 1e300}]}, 422,
+     "less than or equal to 4102444800"),
+    ({"events": [{"user_id": "u3", "item_id": "i1", "kind": "play", "value": -3}]}, 422,
+     "cannot be negative"),
     ({"users": [{"user_id": "x", "text": "t" * 101}]}, 422, "the limit is 100"),
     ({"users": [{"user_id": "x", "attributes": {"height": "tall"}}]}, 422,
      "unknown attribute 'height'"),
@@ -216,11 +232,19 @@ def test_malformed_json_is_422(client):
     assert response.status_code == 422
 
 
-def test_read_auth(run_dir, tmp_path):
-    with _client(run_dir, tmp_path, read_auth=True) as client:
-        assert client.get("/v1/users/u3/recommendations").status_code == 401
-        assert client.get("/v1/users/u3/recommendations", headers=AUTH).status_code == 200
-        assert client.get("/healthz").status_code == 200  # probes stay open
+def test_open_reads_is_an_explicit_setting(run_dir, tmp_path):
+    with _client(run_dir, tmp_path, open_reads=True) as client:
+        anonymous = _anonymous(client)
+        for path in ("/v1/users/u3/recommendations", "/v1/users", "/v1/users/u3",
+                     "/v1/items/i0/similar"):
+            assert anonymous.get(path).status_code == 200, path
+        score = {"pairs": [{"user_id": "u3", "item_id": "i1"}]}
+        assert anonymous.post("/v1/score", json=score).status_code == 200
+        # The raw event log, writes and admin stay keyed even with open reads.
+        assert anonymous.get("/v1/users/u3/events").status_code == 401
+        assert anonymous.post("/v1/events", json={"events": [
+            {"user_id": "u3", "item_id": "i1"}]}).status_code == 401
+        assert anonymous.delete("/v1/users/u3").status_code == 401
 
 
 def test_health_ready_metrics_docs_and_page(fresh):

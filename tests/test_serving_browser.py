@@ -2,9 +2,10 @@
 ``chromium-driver`` packages, driven by Selenium): pick a user, see history and
 explanations, click "like" and see the list change. Saves a screenshot.
 
-Skips with the reason when Selenium, Chromium or its driver is missing (browser builds are
-never downloaded at test time: ``apt-get install chromium chromium-driver`` and
-``pip install 'fusionrec[browser]'``).
+In the real tier (``-m real``). Skips with the reason when Selenium, Chromium or its driver is
+missing, and fails instead under ``FUSIONREC_REQUIRE_REAL=1`` (as in CI, where ``.ci/run``
+installs them). Browser builds are never downloaded at test time: ``apt-get install chromium
+chromium-driver`` and ``pip install 'fusionrec[browser]'``.
 """
 
 from __future__ import annotations
@@ -16,21 +17,22 @@ from pathlib import Path
 
 import pytest
 
+from real_support import missing_component
 from serving_support import API_KEY, trained_run
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.real
 
 
 def _browser_paths() -> tuple[str, str]:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        pytest.skip("selenium is not installed (pip install 'fusionrec[browser]')")
+        missing_component("selenium is not installed (pip install 'fusionrec[browser]')")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.skip("no Chromium or chromedriver on PATH (apt-get install chromium "
-                    "chromium-driver); the browser cannot be downloaded at test time")
+        missing_component("no Chromium or chromedriver on PATH (apt-get install chromium "
+                          "chromium-driver); the browser cannot be downloaded at test time")
     return chromium, driver
 
 

@@ -155,11 +155,18 @@ def test_new_item_is_indexed_and_close_to_its_genre(run, engine):
 
 def test_validation_messages(engine):
     updater: Updater = engine.updater
-    cases = [
+    for batch, message in [
         (WriteBatch((Event("nobody", "i1"),)), "unknown user 'nobody'"),
         (WriteBatch((Event("u1", "nothing"),)), "unknown item 'nothing'"),
         (WriteBatch(users=(UserRecord("n", friends=("ghost",)),)), "unknown friend 'ghost'"),
+    ]:  # an unknown id is 404, as in a path
+        with pytest.raises(RequestError, match=message) as error:
+            updater.validate(batch, max_text_chars=20)
+        assert error.value.status == 404
+    cases = [
         (WriteBatch(users=(UserRecord("n", friends=("n",)),)), "befriend themselves"),
+        (WriteBatch((Event("u1", "i1", "rating", 99.0),)), "outside this run's rating scale"),
+        (WriteBatch((Event("u1", "i1", "rating", -5.0),)), "rating scale 1..5"),
         (WriteBatch(users=(UserRecord("n", attributes={"shoe": "x"}),)), "unknown attribute"),
         (WriteBatch(users=(UserRecord("n", attributes={"region": 3}),)), "takes a string"),
         (WriteBatch(users=(UserRecord("n", "x" * 50),)), "text has 50 characters"),
@@ -172,6 +179,38 @@ def test_validation_messages(engine):
     # A new user and item introduced in the same batch as their event are fine.
     updater.validate(WriteBatch((Event("n", "new"),), (UserRecord("n"),), (ItemRecord("new"),)),
                      20)
+
+
+def test_rating_scale_is_the_datasets_own():
+    from types import SimpleNamespace
+
+    from fusionrec.serving.engine import DEFAULT_RATING_SCALE, rating_scale
+
+    rated = SimpleNamespace(interactions=SimpleNamespace(rating=np.array([0.5, 2.0, 4.0])))
+    assert rating_scale(rated) == (0.5, 4.0)  # the issue's user: 0.5..4, not 1..5
+    unrated = SimpleNamespace(interactions=SimpleNamespace(rating=None))
+    assert rating_scale(unrated) == DEFAULT_RATING_SCALE
+
+
+def test_similar_refuses_a_new_item_it_cannot_place(run):
+    """Without text cold start a text-only item has no vector: before, ``similar`` answered
+    arbitrary items all at 0.0; now it says so (409)."""
+    engine = Engine(run, text_cold_start=False)
+    engine.updater.apply(WriteBatch(items=(ItemRecord("words-only", "Saxophone Lounge"),)))
+    with pytest.raises(RequestError, match="no vector to compare") as error:
+        engine.similar(engine.item_index("words-only"), 5)
+    assert error.value.status == 409
+
+
+def test_new_item_with_text_is_similar_to_items_with_that_text(run, engine):
+    """With text cold start the new item's content vector places it next to the item whose
+    text it repeats, with real (non-zero) similarities."""
+    texts = run.dataset.item_text
+    name = engine.items.names[7]
+    engine.updater.apply(WriteBatch(items=(ItemRecord("twin", name),)))
+    ids, sims = engine.similar(engine.item_index("twin"), 5)
+    assert texts is not None and 7 in ids.tolist()
+    assert np.all(np.abs(sims) > 1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
-"""The synthetic world: deterministic, fast, and every source carries recoverable signal."""
+"""The synthetic world: deterministic, exact in size, and every source carries recoverable
+signal."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -26,10 +25,8 @@ def _favourite_category(world) -> np.ndarray:
     return counts, codes
 
 
-def test_default_size_sources_and_speed():
-    started = time.perf_counter()
+def test_default_size_and_sources():
     world = generate()
-    assert time.perf_counter() - started < 1.0
     assert (world.n_users, world.n_items, len(world.interactions)) == (300, 200, 6000)
     assert world.sources == SOURCE_NAMES
     keys = world.interactions.user * world.n_items + world.interactions.item
@@ -48,11 +45,11 @@ def test_deterministic_by_seed():
     assert not np.array_equal(a.interactions.item, c.interactions.item)
 
 
-def test_scales_vectorised():
-    started = time.perf_counter()
+def test_large_worlds_keep_exact_sizes_and_distinct_pairs():
+    # How generation time grows with size is measured by benchmarks/scale.py (generate_s),
+    # not asserted here: a wall clock on a shared machine measures the machine.
     big = generate(n_users=5000, n_items=2000, n_interactions=100_000, review_fraction=0.05)
-    assert time.perf_counter() - started < 5.0
-    assert len(big.interactions) == 100_000
+    assert (big.n_users, big.n_items, len(big.interactions)) == (5000, 2000, 100_000)
     keys = big.interactions.user * big.n_items + big.interactions.item
     assert len(np.unique(keys)) == len(keys)
 

@@ -158,7 +158,7 @@ def test_text_show_cli_prints_the_text(capsys):
 
 
 def test_text_show_unknown_id_is_one_line_error(capsys):
-    assert main(["text", "show", "--preset", "synthetic", "--item", "no-such-item"]) == 1
+    assert main(["text", "show", "--preset", "synthetic", "--item", "no-such-item"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: item id 'no-such-item' is not in dataset")
+    assert err.startswith("fusionrec: error: item id 'no-such-item' is not in dataset")
     assert err.count("\n") == 1

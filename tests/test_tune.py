@@ -111,7 +111,7 @@ def test_best_config_trains_and_reproduces_the_best_valid_value(study, tmp_path)
 
 def test_tune_refuses_a_used_out_folder(study):
     _, out, path = study
-    assert main(["tune", "-c", str(path), "--out", str(out), "--trials", "1"]) == 1
+    assert main(["tune", "-c", str(path), "--out", str(out), "--trials", "1"]) == 2
 
 
 def test_tune_never_scores_the_test_part(tmp_path, monkeypatch):

@@ -101,4 +101,4 @@ def test_evaluate_zero_shot_reports_the_gain(tmp_path, capsys):
     _, split = load_run_split(run, config, manifest)
     direct = evaluate(LMZeroShot(encoder={"model": "hashing"}).fit(split), split)
     assert payload["zero_shot"] == pytest.approx(direct)
-    assert main(["evaluate", str(run), "--zero-shot", "--protocol", "ctr-kgcn"]) == 1
+    assert main(["evaluate", str(run), "--zero-shot", "--protocol", "ctr-kgcn"]) == 2

@@ -16,10 +16,11 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 from fusionrec.encoders.config import EncoderConfig
+from fusionrec.errors import FusionRecError, did_you_mean
 from fusionrec.training.precision import PRECISIONS
 
 
-class ConfigError(ValueError):
+class ConfigError(FusionRecError, ValueError):
     """An invalid configuration value; the message names the dotted key."""
 
 
@@ -38,16 +39,18 @@ class DataConfig:
     means the embedded ``synthetic`` preset)."""
 
     SECTION: ClassVar[str] = "data"
+    # a preset name: lastfm, lastfm-kg, ml-100k, amazon-instruments, synthetic
     preset: str | None = None
-    spec: str | None = None
+    spec: str | None = None  # a dataset spec YAML (sources, files, columns); excludes preset
+    # data root (default: $FUSIONREC_DATA, then ~/.cache/fusionrec/data)
     data_dir: str | None = None
     exclude_sources: tuple[str, ...] = ()  # side sources switched off (ablations)
     # Replace user ids by keyed HMAC pseudonyms at ingest (fusionrec.privacy.pseudonym). The
     # key comes from $FUSIONREC_PSEUDONYM_KEY or this file: a path, never the key itself,
     # because this config is copied into the run folder.
     pseudonymize: bool = False
+    # the pseudonym key file (path) when pseudonymize is true
     pseudonym_key_file: str | None = None
-
     def __post_init__(self) -> None:
         from fusionrec.data.schema import SOURCE_NAMES
 
@@ -61,7 +64,8 @@ class DataConfig:
         object.__setattr__(self, "exclude_sources", tuple(self.exclude_sources))
         for name in self.exclude_sources:
             _check(name in SOURCE_NAMES and name != "interactions", "data.exclude_sources",
-                   f"must name side sources among {SOURCE_NAMES[1:]}", name)
+                   f"must name side sources among {SOURCE_NAMES[1:]}"
+                   f"{did_you_mean(name, SOURCE_NAMES[1:])}", name)
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,10 @@ class ProtocolConfig:
     """The evaluation protocol that turns the dataset into a Split."""
 
     SECTION: ClassVar[str] = "protocol"
-    name: str = "topk-random"
-    seed: int = 0
+    name: str = "topk-random"  # ctr-kgcn | topk-random | loo-temporal | fewshot-tallrec
+    seed: int = 0  # seed of the split's random choices
+    # the protocol's own options (e.g. shots for fewshot-tallrec)
     params: Mapping[str, Any] = field(default_factory=dict)
-
     def __post_init__(self) -> None:
         _check(bool(self.name), "protocol.name", "must be a protocol name", self.name)
         _check(self.seed >= 0, "protocol.seed", "must be >= 0", self.seed)
@@ -81,17 +85,41 @@ class ProtocolConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A registered model name and its keyword hyper-parameters."""
+    """A registered model name and its keyword hyper-parameters (the fields of the model's
+    parameter dataclass, :data:`fusionrec.models.registry.PARAMS`)."""
 
     SECTION: ClassVar[str] = "model"
-    name: str = "bpr-mf"
-    params: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "bpr-mf"               # a registered model (see the model sections below)
+    params: Mapping[str, Any] = field(default_factory=dict)  # the model's own settings
 
     def __post_init__(self) -> None:
         from fusionrec.models.registry import MODELS
 
-        _check(self.name in MODELS, "model.name", f"must be one of {sorted(MODELS)}", self.name)
+        if self.name not in MODELS:
+            raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {self.name!r}"
+                              f"{did_you_mean(self.name, MODELS)}")
         object.__setattr__(self, "params", _frozen_mapping(self.params))
+        _check_model_params(self.name, self.params)
+
+
+def _check_model_params(name: str, params: Mapping[str, Any]) -> None:
+    """Fail on a key the model does not declare (with the closest declared one) or a value its
+    parameter dataclass rejects, before any data is loaded."""
+    from fusionrec.models.registry import params_class
+
+    cls = params_class(name)
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    for key in params:
+        if key not in known:
+            raise ConfigError(f"unknown key 'model.params.{key}' for model {name!r}"
+                              f"{did_you_mean(key, known) or ';'} known: {known}")
+    hints = typing.get_type_hints(cls)
+    try:
+        cls(**{k: _coerce(v, hints.get(k), f"model.params.{k}") for k, v in params.items()})
+    except FusionRecError as error:  # the dataclass's own check: names the model and key
+        raise ConfigError(str(error)) from None
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"model.params of {name!r}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -100,20 +128,21 @@ class TrainerConfig:
 
     SECTION: ClassVar[str] = "trainer"
     optimizer: str = "adamw"          # adamw | sgd
-    lr: float = 0.005
+    lr: float = 0.005  # learning rate
     warmup_steps: int = 0             # linear warm-up from 0 to lr over this many steps
-    lr_plateau_factor: float = 1.0    # multiply lr by this after lr_plateau_patience epochs
-    lr_plateau_patience: int = 1      # without a better valid metric (1.0: constant lr)
-    batch_size: int = 2048
-    epochs: int = 50
-    weight_decay: float = 0.0
+    # multiply lr by this after lr_plateau_patience epochs without a better valid metric
+    lr_plateau_factor: float = 1.0    # (1.0: constant lr)
+    lr_plateau_patience: int = 1      # epochs without a better valid metric before lr drops
+    batch_size: int = 2048  # training rows per step
+    epochs: int = 50  # maximum epochs (early stopping may end sooner)
+    weight_decay: float = 0.0  # decoupled weight decay (adamw) or L2 (sgd)
     momentum: float = 0.0             # sgd only
-    dropout: float = 0.0
+    dropout: float = 0.0  # dropout inside the model, for models that use it
     grad_clip: float = 0.0            # max global grad norm; 0 = off
     patience: int = 5                 # epochs without improvement before stopping; 0 = never
     min_delta: float = 0.0            # a valid metric must beat its best by more to improve
     monitor: str = "auto"             # valid metric; auto = ndcg@<first k> (top-K) or auc (CTR)
-    seed: int = 0
+    seed: int = 0  # seed of initialisation, sampling and shuffling
     num_threads: int = 0              # torch intra-op threads; 0 = leave torch's default
     precision: str = "fp32"           # fp32 | bf16: autocast of the training steps' matmuls
 
@@ -149,11 +178,11 @@ class EvaluationConfig:
     reports (KGCN's Last.FM batch size: 128)."""
 
     SECTION: ClassVar[str] = "evaluation"
-    ks: tuple[int, ...] = (10, 20)
+    ks: tuple[int, ...] = (10, 20)  # cut-offs of the ranking metrics (ndcg@k, recall@k, ...)
+    # CTR decision threshold on the predicted probability (precision, recall, F1)
     threshold: float = 0.5
-    batch_size: int = 1024
-    ctr_batch_size: int = 128
-
+    batch_size: int = 1024  # users scored per batch
+    ctr_batch_size: int = 128  # CTR rows per batch of the per-batch mean AUC/F1 (batch_auc)
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", tuple(self.ks))
         _check(len(self.ks) > 0 and all(k >= 1 for k in self.ks), "evaluation.ks",
@@ -225,9 +254,10 @@ def _build(cls: type, values: Mapping[str, Any], section: str):
         raise ConfigError(f"{section} must be a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = set(values) - known
+    unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown key(s) {[f'{section}.{k}' for k in sorted(unknown)]}; "
+        hint = did_you_mean(unknown[0], known) or ";"
+        raise ConfigError(f"unknown key(s) {[f'{section}.{k}' for k in unknown]}{hint} "
                           f"known: {sorted(known)}")
     return cls(**{k: _coerce(v, hints.get(k), f"{section}.{k}") for k, v in values.items()})
 

@@ -49,17 +49,14 @@ def _benchmark(args: argparse.Namespace) -> int:
     seeds = _csv(args.seeds, "--seeds", int)
     if seeds is not None and any(s < 0 for s in seeds):
         raise UserError(f"--seeds must be ints >= 0, got {args.seeds!r}")
-    try:
-        suite = load_suite(args.config)
-        for item in args.overrides:  # fail fast on a malformed --set, before any training
-            key, sep, _ = item.partition("=")
-            if not sep or "." not in key:
-                raise ConfigError(f"override {item!r} must look like section.key=value")
-        outcome = run_suite(suite, args.out, overrides=args.overrides, data_dir=args.data_dir,
-                            seeds=seeds, only=_csv(args.only, "--only"), resume=args.resume,
-                            progress=args.progress)
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    suite = load_suite(args.config)
+    for item in args.overrides:  # fail fast on a malformed --set, before any training
+        key, sep, _ = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+    outcome = run_suite(suite, args.out, overrides=args.overrides, data_dir=args.data_dir,
+                        seeds=seeds, only=_csv(args.only, "--only"), resume=args.resume,
+                        progress=args.progress)
     failed = outcome.failures
     print(f"{len(outcome.records)} runs, {len(failed)} failed -> {outcome.results_path}, "
           f"{outcome.report_path}")

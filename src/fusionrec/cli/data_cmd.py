@@ -54,7 +54,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from fusionrec.data.download import REMOTE, DownloadError, download
+    from fusionrec.data.download import REMOTE, download
     from fusionrec.data.paths import resolve_data_dir
 
     if args.name not in REMOTE:
@@ -62,10 +62,7 @@ def _download(args: argparse.Namespace) -> int:
     remote = REMOTE[args.name]
     print(f"{args.name}: from {remote.origin}")
     print(f"into {resolve_data_dir(args.data_dir) / remote.folder}")
-    try:
-        files = download(args.name, args.data_dir)
-    except DownloadError as error:
-        raise UserError(str(error)) from None
+    files = download(args.name, args.data_dir)
     for path in files:
         print(f"  verified {path}")
     return 0

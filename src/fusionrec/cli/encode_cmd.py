@@ -62,21 +62,14 @@ def _dataset(data: dict, data_dir: str | None, protocol: dict | None, full: bool
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from fusionrec.encoders.base import EncoderError
-    from fusionrec.encoders.config import EncoderConfigError, read_run_sections
+    from fusionrec.encoders.config import read_run_sections
     from fusionrec.encoders.features import text_features
 
-    try:
-        data, config, protocol = read_run_sections(args.config)
-        config = _override(config, args.set)
-    except EncoderConfigError as error:
-        raise UserError(str(error)) from None
+    data, config, protocol = read_run_sections(args.config)
+    config = _override(config, args.set)
     dataset, what = _dataset(data, args.data_dir, protocol, args.full_dataset)
     print(f"{dataset.name}: {dataset.n_items} items, {dataset.n_users} users ({what})")
-    try:
-        features = text_features(dataset, config, progress=not args.quiet)
-    except EncoderError as error:
-        raise UserError(str(error)) from None
+    features = text_features(dataset, config, progress=not args.quiet)
     meta = features.meta
     for kind in ("items", "users"):
         stats = meta[kind]

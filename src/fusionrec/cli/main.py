@@ -3,6 +3,11 @@
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its sub-command(s)
 and sets ``func`` (taking the parsed ``argparse.Namespace`` and returning an exit code). Modules
 are imported lazily per invocation so ``fusionrec --help`` stays fast.
+
+Errors are caught here, once: any :class:`~fusionrec.errors.FusionRecError` (the library's
+own, or :class:`UserError` for a bad flag) is one line on stderr, ``fusionrec: error: ...``,
+and exit code ``USER_ERROR`` (2, argparse's code for a bad command line); commands do not
+catch them themselves. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from fusionrec.errors import FusionRecError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "fusionrec.cli.data_cmd",
@@ -24,8 +31,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-class UserError(Exception):
-    """A problem the user can fix (bad input, missing file): printed as one line, exit 1."""
+USER_ERROR = 2
+
+
+class UserError(FusionRecError):
+    """A bad flag or argument combination the CLI itself detects: one line, exit 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except FusionRecError as error:
+        print(f"fusionrec: error: {one_line(error)}", file=sys.stderr)
+        return USER_ERROR
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message folded onto one line (a message may quote a multi-line value)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
@@ -42,7 +43,8 @@ def register(subparsers) -> None:
         "dp-head", help="re-train a fusion run's head with DP-SGD and report epsilon",
         description="Copies RUN_DIR to --out with the fusion head (fusion layers and heads) "
                     "re-trained by DP-SGD (Opacus) over the run's frozen per-source tables; "
-                    "prints epsilon for --delta and the test metrics before and after.")
+                    "prints epsilon for --delta and the test metrics before and after.",
+        epilog=epilog("dp", "fusionrec dp-head"))
     dp.add_argument("run_dir", metavar="RUN_DIR")
     dp.add_argument("--out", required=True, help="new run folder")
     dp.add_argument("--noise", type=float, default=1.0, help="noise multiplier")
@@ -61,10 +63,8 @@ def register(subparsers) -> None:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from fusionrec.privacy.forget import ForgetError, forget_user
-    from fusionrec.privacy.pseudonym import PseudonymError
+    from fusionrec.privacy.forget import forget_user
     from fusionrec.serving.store import open_store
-    from fusionrec.training.artifacts import RunError
 
     events = args.events
     default = Path(args.run_dir) / "events.sqlite3"
@@ -74,8 +74,6 @@ def _forget(args: argparse.Namespace) -> int:
     try:
         report = forget_user(args.run_dir, args.user, store=store, data_dir=args.data_dir,
                              retrain=args.retrain, progress=False)
-    except (ForgetError, RunError, PseudonymError) as error:
-        raise UserError(str(error)) from None
     finally:
         if store is not None:
             store.close()
@@ -89,12 +87,9 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _keyed(key_file: str | None):
-    from fusionrec.privacy.pseudonym import PseudonymError, pseudonymiser
+    from fusionrec.privacy.pseudonym import pseudonymiser
 
-    try:
-        return pseudonymiser(key_file)
-    except PseudonymError as error:
-        raise UserError(str(error)) from None
+    return pseudonymiser(key_file)
 
 
 def _lines(path: str) -> list[str]:
@@ -107,7 +102,8 @@ def _lines(path: str) -> list[str]:
 
 def _reidentify(args: argparse.Namespace) -> int:
     from fusionrec.privacy.align import run_users
-    from fusionrec.privacy.pseudonym import PseudonymError, check_key
+    from fusionrec.privacy.pseudonym import check_key
+    from fusionrec.training.artifacts import verify_run
 
     if (args.run_dir is None) == (args.pseudonyms is None):
         raise UserError("give a RUN_DIR or --pseudonyms FILE (one of them)")
@@ -115,11 +111,7 @@ def _reidentify(args: argparse.Namespace) -> int:
         raise UserError("give --candidates FILE or --from-data")
     keyed = _keyed(args.key_file)
     if args.run_dir is not None:
-        manifest = json.loads((Path(args.run_dir) / "manifest.json").read_text("utf-8"))
-        try:
-            check_key(keyed.key_id, manifest)
-        except PseudonymError as error:
-            raise UserError(str(error)) from None
+        check_key(keyed.key_id, verify_run(args.run_dir))  # RunError when not a run folder
         pseudonyms = list(run_users(args.run_dir).ids)
     else:
         pseudonyms = _lines(args.pseudonyms)
@@ -129,10 +121,10 @@ def _reidentify(args: argparse.Namespace) -> int:
             raise UserError("--from-data needs a RUN_DIR")
         from dataclasses import replace
 
-        from fusionrec.config import load_config
+        from fusionrec.training.artifacts import read_run_config
         from fusionrec.training.run import load_data
 
-        config = load_config(Path(args.run_dir) / "config.yaml")
+        config = read_run_config(args.run_dir)
         raw = load_data(replace(config.data, pseudonymize=False)).dataset
         candidates += list(raw.users.ids)
     found = keyed.reidentify(pseudonyms, candidates)
@@ -151,8 +143,7 @@ def _pseudonym(args: argparse.Namespace) -> int:
 
 
 def _dp_head(args: argparse.Namespace) -> int:
-    from fusionrec.training.artifacts import RunError
-
+    require_extra("dp", "fusionrec dp-head")
     try:
         from fusionrec.privacy.dp import DPConfig, private_run
 
@@ -162,9 +153,7 @@ def _dp_head(args: argparse.Namespace) -> int:
         if Path(args.out).exists():
             raise UserError(f"{args.out} already exists; choose a new --out folder")
         report, metrics = private_run(args.run_dir, args.out, config, args.data_dir)
-    except ImportError:
-        raise UserError("the DP head needs Opacus: pip install 'fusionrec[dp]'") from None
-    except (ValueError, RunError) as error:
+    except ValueError as error:  # DPConfig's own checks raise plain ValueError
         raise UserError(str(error)) from None
     print(json.dumps({"dp": report.to_dict(), "test": metrics}, indent=2))
     return 0

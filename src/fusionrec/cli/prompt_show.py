@@ -86,18 +86,11 @@ def _prompt(args: argparse.Namespace):
 
 
 def show_prompt(args: argparse.Namespace) -> int:
-    from fusionrec.config import ConfigError
-    from fusionrec.data.errors import DataError
-    from fusionrec.data.protocols import ProtocolError
-    from fusionrec.models.cross_encoder.config import CrossEncoderConfigError
-    from fusionrec.training.artifacts import RunError
-
     if args.user is None or args.item is None:
         raise UserError("--prompt needs both --user and --item")
     try:
         dataset, view = _prompt(args)
-    except (ConfigError, DataError, ProtocolError, CrossEncoderConfigError, RunError,
-            OSError) as error:
+    except OSError as error:  # an unreadable file the library does not wrap itself
         raise UserError(str(error)) from None
     print(view.user_text)
     print(SEPARATOR)

@@ -3,8 +3,8 @@
 Warm-starts the run's fusion model on the events the service recorded (plus a replay sample
 of the old training data), reports metrics on new and old held-out data, and applies the
 promotion gate. Exit 0: written and promoted (and, with ``--promote``, swapped into the
-service); exit 2: written but refused by the gate (``retrain.json`` says ``"promoted":
-false``); exit 1: nothing to do or an error.
+service); exit 3: written but refused by the gate (``retrain.json`` says ``"promoted":
+false``); exit 2: nothing to do or a user error (the CLI's code for every user error).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 
 from fusionrec.cli.main import UserError
 
-GATE_REFUSED = 2
+GATE_REFUSED = 3  # not 2: that is every command's user-error code
 
 
 def register(subparsers) -> None:
@@ -51,12 +51,8 @@ def register(subparsers) -> None:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from fusionrec.serving.store import EventStoreError
-    from fusionrec.training.artifacts import RunError
-    from fusionrec.training.continual import (RetrainConfig, RetrainError, retrain,
-                                              write_report)
+    from fusionrec.training.continual import RetrainConfig, retrain, write_report
     from fusionrec.training.promotion import PromotionError, request_reload
-    from fusionrec.training.warm_start import WarmStartError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -65,8 +61,7 @@ def _retrain(args: argparse.Namespace) -> int:
                                seed=args.seed, after_id=args.after_id)
         result = retrain(args.run_dir, args.events, args.out, config, data_dir=args.data_dir,
                          progress=args.progress)
-    except (ValueError, RunError, RetrainError, WarmStartError, EventStoreError,
-            FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # RetrainConfig's checks, a missing file
         raise UserError(str(error)) from None
     print(format_report(result.report))
     if not result.gate.passed:
@@ -77,7 +72,7 @@ def _retrain(args: argparse.Namespace) -> int:
         key = args.api_key or os.environ.get("FUSIONREC_API_KEY")
         try:
             answer = request_reload(args.promote, key, args.out)
-        except PromotionError as error:
+        except PromotionError as error:  # adds what already happened to the message
             raise UserError(f"the gate passed but the reload failed: {error}") from None
         result.report["reload"] = answer
         write_report(args.out, result.report)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from fusionrec.cli.main import UserError
+from fusionrec.errors import FusionRecError
 
 
 def register(subparsers) -> None:
@@ -60,29 +61,6 @@ def _progress(parser) -> None:
                         help="hide progress bars")
 
 
-def _user_errors():
-    """Exception types that mean 'fix your input', reported as one line."""
-    from fusionrec.config import ConfigError
-    from fusionrec.data.errors import DataError
-    from fusionrec.training.artifacts import RunError
-
-    found = [ConfigError, DataError, RunError, FileNotFoundError]
-    try:
-        from fusionrec.data.protocols import ProtocolError
-
-        found.append(ProtocolError)
-    except ImportError:  # pragma: no cover - protocols always ship with the data layer
-        pass
-    return tuple(found)
-
-
-def _guarded(action):
-    try:
-        return action()
-    except _user_errors() as error:
-        raise UserError(str(error)) from None
-
-
 def metrics_table(columns: dict[str, dict]) -> str:
     """Metric names down, one column per entry of ``columns`` (e.g. valid / test)."""
     def shown(value) -> bool:
@@ -106,12 +84,10 @@ def _train(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     with launch() as strategy:  # DDP when started by torchrun with several processes
-        config = _guarded(lambda: resolve_train_config(args.config, out, args.overrides,
-                                                       args.resume))
+        config = resolve_train_config(args.config, out, args.overrides, args.resume)
         strategy.barrier()  # every rank checks --out before rank 0 writes into it
-        result = _guarded(lambda: train_run(config, out, resume=args.resume,
-                                            data_dir=args.data_dir, progress=args.progress,
-                                            strategy=strategy))
+        result = train_run(config, out, resume=args.resume, data_dir=args.data_dir,
+                           progress=args.progress, strategy=strategy)
     if not strategy.is_main:
         return 0
     epochs = (f"{result.epochs_run} epochs (best {result.best_epoch}), " if result.epochs_run
@@ -127,8 +103,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.zero_shot:
         return _evaluate_zero_shot(args)
-    result = _guarded(lambda: evaluate_run(args.run_dir, part=args.part, protocol=args.protocol,
-                                           data_dir=args.data_dir))
+    result = evaluate_run(args.run_dir, part=args.part, protocol=args.protocol,
+                          data_dir=args.data_dir)
     print(f"{result['protocol']} / {result['part']} ({result['wall_seconds']:.1f}s)")
     print(metrics_table({result["part"]: result["metrics"]}))
     if args.json_out:
@@ -138,17 +114,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_zero_shot(args: argparse.Namespace) -> int:
-    from fusionrec.encoders.base import EncoderError
-    from fusionrec.encoders.config import EncoderConfigError
     from fusionrec.training.zero_shot import zero_shot_run
 
     if args.protocol:
         raise UserError("--zero-shot compares on the run's own split; drop --protocol")
-    try:
-        result = _guarded(lambda: zero_shot_run(args.run_dir, part=args.part,
-                                                data_dir=args.data_dir, progress=args.progress))
-    except (EncoderError, EncoderConfigError) as error:
-        raise UserError(str(error)) from None
+    result = zero_shot_run(args.run_dir, part=args.part, data_dir=args.data_dir,
+                           progress=args.progress)
     print(f"{result['protocol']} / {result['part']}: trained run vs untrained LM "
           f"({result['encoder']}), {result['wall_seconds']:.1f}s")
     print(metrics_table({"trained": result["metrics"], "zero-shot": result["zero_shot"],
@@ -166,7 +137,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UserError(f"-k must be >= 1, got {args.k}")
-    config, manifest, model = _guarded(lambda: artifacts.open_run(args.run_dir))
+    config, manifest, model = artifacts.open_run(args.run_dir)
     users, items = artifacts.load_vocabularies(args.run_dir)
     if args.user not in users:
         raise UserError(f"unknown user {args.user!r} in {args.run_dir}/users.json "
@@ -190,7 +161,7 @@ def _item_names(config, data_dir) -> list[str] | None:
 
     try:
         dataset = load_data(config.data, data_dir).dataset
-    except _user_errors() as error:
+    except (FusionRecError, OSError) as error:  # names are a nicety; the ids still print
         print(f"note: item names unavailable ({error})", file=sys.stderr)
         return None
     fields = dataset.item_text.fields if dataset.item_text is not None else {}
@@ -212,8 +183,8 @@ def _quickstart(args: argparse.Namespace) -> int:
     config = quickstart_config()
     print(f"quickstart: training {config.model.name} on the synthetic dataset "
           f"({config.protocol.name}) into {out}")
-    trained = _guarded(lambda: train_run(config, out, progress=args.progress))
-    result = _guarded(lambda: evaluate_run(out))
+    trained = train_run(config, out, progress=args.progress)
+    result = evaluate_run(out)
     print(f"{trained.epochs_run} epochs (best {trained.best_epoch}) in {trained.seconds:.1f}s; "
           f"evaluated in {result['wall_seconds']:.1f}s")
     print(metrics_table({"valid": trained.metrics["valid"], "test": result["metrics"]}))

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import argparse
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
 def register(subparsers) -> None:
     serve = subparsers.add_parser(
         "serve", help="serve recommendations, explanations and event recording over HTTP",
-        description="Serve a run folder over HTTP. Writes need FUSIONREC_API_KEY.")
+        description="Serve a run folder over HTTP. Writes need FUSIONREC_API_KEY.",
+        epilog=epilog("serve", "fusionrec serve"))
     serve.add_argument("run_dir", help="run folder written by `fusionrec train`")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--database", dest="database_url", default=None,
                        help="event store: a SQLite path, sqlite:///PATH or postgresql://... "
                        "(default RUN_DIR/events.sqlite3)")
-    serve.add_argument("--read-auth", action="store_const", const=True, default=None,
-                       help="reads need the API key too")
+    serve.add_argument("--open-reads", action="store_const", const=True, default=None,
+                       help="recommendations, scores, similar items and user profiles answer "
+                       "without the API key (default: every endpoint needs it)")
     serve.add_argument("--data-dir", default=None, help="data root the run's dataset loads from")
     serve.add_argument("--index", default=None, choices=("auto", "flat", "hnsw"),
                        help="FAISS candidate index (default auto: HNSW from 5,000 items)")
@@ -37,15 +40,14 @@ def register(subparsers) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from fusionrec.serving.settings import ServeSettings, SettingsError
+    require_extra("serve", "fusionrec serve")
 
-    try:
-        settings = ServeSettings.from_env(
-            run_dir=args.run_dir, host=args.host, port=args.port,
-            database_url=args.database_url, read_auth=args.read_auth, data_dir=args.data_dir,
-            threads=args.threads, index=args.index, log_level=args.log_level)
-    except SettingsError as error:
-        raise UserError(str(error)) from None
+    from fusionrec.serving.settings import ServeSettings
+
+    settings = ServeSettings.from_env(
+        run_dir=args.run_dir, host=args.host, port=args.port, database_url=args.database_url,
+        open_reads=args.open_reads, data_dir=args.data_dir, threads=args.threads,
+        index=args.index, log_level=args.log_level)
     _preflight(settings)
     import uvicorn
 
@@ -55,28 +57,28 @@ def _serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.api_key is None:
         logging.getLogger("fusionrec.serve").warning(
-            "FUSIONREC_API_KEY is not set: every write (POST /v1/events, reload) is refused")
+            "FUSIONREC_API_KEY is not set: every /v1 endpoint is refused%s",
+            " except the open reads" if settings.open_reads else "")
     # access_log off: one log line per request costs more than the request at 300 req/s.
+    # timeout_graceful_shutdown: SIGTERM stops the process even with requests in flight.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=5)
+                log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=5,
+                timeout_keep_alive=settings.keep_alive_s, h11_max_incomplete_event_size=65536)
     return 0
 
 
 def _preflight(settings) -> None:
     """Fail with one line, before uvicorn starts, on what would only fail in the lifespan."""
     from fusionrec.models.baselines.persist import read_model_name
-    from fusionrec.serving.store import EventStoreError, open_store
-    from fusionrec.training.artifacts import RunError, verify_run
+    from fusionrec.serving.store import open_store
+    from fusionrec.training.artifacts import verify_run
 
     try:
         verify_run(settings.run_dir)
         name = read_model_name(settings.run_dir)
-    except (RunError, FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # model.json missing or unreadable
         raise UserError(str(error)) from None
     if name != "fusion":
         raise UserError(f"{settings.run_dir} holds a {name!r} model; `fusionrec serve` serves "
                         "fusion runs (model: {name: fusion})")
-    try:
-        open_store(settings.database_url).close()
-    except EventStoreError as error:
-        raise UserError(str(error)) from None
+    open_store(settings.database_url).close()

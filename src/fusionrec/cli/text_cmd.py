@@ -44,14 +44,10 @@ def register(subparsers) -> None:
 
 
 def load_for_cli(spec_or_preset: str, data_dir: str | None):
-    """``load_dataset`` with data problems turned into one-line user errors."""
-    from fusionrec.data.errors import DataError
+    """The dataset of a preset or spec (a :class:`DataError` reaches the CLI's one catch)."""
     from fusionrec.data.load import load_dataset
 
-    try:
-        dataset, _ = load_dataset(spec_or_preset, data_dir)
-    except (DataError, FileNotFoundError) as error:
-        raise UserError(str(error)) from None
+    dataset, _ = load_dataset(spec_or_preset, data_dir)
     return dataset
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fusionrec.cli.extras_hint import epilog, require_extra
 from fusionrec.cli.main import UserError
 
 
 def register(subparsers) -> None:
     tune = subparsers.add_parser(
         "tune", help="search hyper-parameters with Optuna on the validation split; writes the "
-        "best config as YAML and a trials table")
+        "best config as YAML and a trials table", epilog=epilog("tune", "fusionrec tune"))
     tune.add_argument("-c", "--config", required=True,
                       help="run config YAML; an optional `tune:` section sets the search space "
                       "(default: one per model)")
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from fusionrec.cli.run_cmd import _user_errors
+    require_extra("tune", "fusionrec tune")
     from fusionrec.training.tune import BEST_FILE, TRIALS_CSV, tune
 
     if args.trials is not None and args.trials < 1:
@@ -40,12 +41,9 @@ def _tune(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     out = Path(args.out or f"tune-{Path(args.config).stem}")
-    try:
-        result = tune(args.config, out, trials=args.trials, timeout=args.timeout,
-                      overrides=args.overrides, data_dir=args.data_dir,
-                      progress=args.progress, seed=args.seed)
-    except _user_errors() as error:
-        raise UserError(str(error)) from None
+    result = tune(args.config, out, trials=args.trials, timeout=args.timeout,
+                  overrides=args.overrides, data_dir=args.data_dir, progress=args.progress,
+                  seed=args.seed)
     states = [row["state"] for row in result.trials]
     print(f"{len(states)} trials ({states.count('COMPLETE')} complete, "
           f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed) in "

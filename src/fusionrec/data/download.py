@@ -18,12 +18,13 @@ from pathlib import Path, PurePosixPath
 from urllib.request import urlopen
 
 from fusionrec.data.paths import resolve_data_dir
+from fusionrec.errors import FusionRecError
 
 _KGCN = ("https://raw.githubusercontent.com/hwwang55/KGCN/"
          "2363ca2ddc66a79860629b2e0ec6ad23c57697c8/data/music/")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(FusionRecError, RuntimeError):
     """Download impossible (offline, server error) or a file failed its checksum. One line."""
 
 

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+from fusionrec.errors import FusionRecError
 
-class DataError(ValueError):
+
+class DataError(FusionRecError, ValueError):
     """A user-fixable data problem located by file, line (or row) and field.
 
     ``line`` is 1-based and counts the header line, like a text editor does; ``unit`` is

@@ -98,3 +98,69 @@ def assert_no_leakage(split: "Split") -> None:
     leaks = {name: count for name, count in find_leaks(split).items() if count}
     if leaks:
         raise AssertionError(f"{split.protocol}: held-out pairs visible in features: {leaks}")
+
+
+# -- cold start --------------------------------------------------------------------------------
+# A cold entity has no interactions yet, so nothing users produced *about* it can exist either.
+# Held-out-pair filtering is not enough: an anonymous tag, or a tag by a user who never rated
+# the item, still describes a cold item with words users wrote after interacting with it.
+
+
+def strip_user_content(dataset: Dataset, *, items=None, users=None,
+                       keep: np.ndarray | None = None) -> Dataset:
+    """``dataset`` without user-produced side rows (tag assignments, reviews) on ``items`` (by
+    anyone, anonymous tags included) or by ``users``; rows whose (user, item) key is in ``keep``
+    stay (a cold user's ``user_shots`` pairs). Interactions are left to the protocol."""
+    n = dataset.n_items
+    keep = np.zeros(0, np.int64) if keep is None else np.asarray(keep, np.int64)
+
+    def hit(user, item) -> np.ndarray:
+        out = np.zeros(len(item), dtype=bool)
+        if items is not None:
+            out |= np.isin(item, items)
+        if users is not None and user is not None:
+            out |= np.isin(user, users)
+        if user is not None and keep.size:
+            out &= ~((user >= 0) & np.isin(pair_keys(user, item, n), keep))
+        return out
+
+    changes = {}
+    attrs = dataset.item_attributes
+    if attrs is not None and attrs.tags is not None:
+        drop = hit(attrs.tags.user, attrs.tags.item)
+        if drop.any():
+            changes["item_attributes"] = type(attrs)(attrs.attributes, attrs.tags.take(~drop))
+    if dataset.reviews is not None:
+        drop = hit(dataset.reviews.user, dataset.reviews.item)
+        if drop.any():
+            changes["reviews"] = dataset.reviews.take(~drop)
+    return dataset.replace(**changes) if changes else dataset
+
+
+def find_cold_leaks(split: "Split") -> dict[str, int]:
+    """Rows of ``split.features`` that say something users produced about a cold entity of a
+    cold-start split (all zeros when clean): interactions, tag assignments and reviews on a
+    cold item, or by a cold user outside that user's training (``user_shots``) pairs. Empty
+    for a split without cold entities."""
+    cold = split.cold
+    if cold is None:
+        return {}
+    features, n = split.features, split.features.n_items
+    shots = np.unique(pair_keys(split.train.user, split.train.item, n))
+
+    def count(user, item) -> int:
+        if user is None and cold.kind == "users":
+            return 0
+        if cold.kind == "items":
+            return int(np.isin(item, cold.entities).sum())
+        mine = np.isin(user, cold.entities)
+        return int((mine & ~np.isin(pair_keys(user, item, n), shots)).sum())
+
+    inter = features.interactions
+    out = {"interactions": count(inter.user, inter.item)}
+    attrs = features.item_attributes
+    if attrs is not None and attrs.tags is not None:
+        out["tags"] = count(attrs.tags.user, attrs.tags.item)
+    if features.reviews is not None:
+        out["reviews"] = count(features.reviews.user, features.reviews.item)
+    return out

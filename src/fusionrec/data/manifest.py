@@ -5,7 +5,8 @@ audited or shared without re-running (or trusting) the protocol.
 with per-row context, ``history_items`` / ``history_labels`` (lists; null where padded). Ids are
 the dataset's raw ids, so the file survives re-indexing. ``split.json`` records protocol, task,
 seed, params, row counts and the sha256 of the rows in a canonical text form. Reading checks the
-hash and re-derives the leak-free ``features`` with the protocol's own rule.
+hash and re-derives the leak-free ``features`` (and a cold-start split's cold entities and
+candidate items) with the protocol's own rule.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def read_manifest(path: str | Path, dataset: Dataset) -> Split:
     from). Raises :class:`DataError` if the rows were changed or name unknown ids."""
     import pyarrow.parquet as pq
 
-    from fusionrec.data.protocols import derive_features
+    from fusionrec.data.protocols import derive_cold, derive_features
 
     rows_path, meta_path = _paths(path)
     for needed in (meta_path, rows_path):
@@ -147,8 +148,11 @@ def read_manifest(path: str | Path, dataset: Dataset) -> Split:
                             pick(hist_labels))
     features = derive_features(dataset, meta["protocol"], built["train"], built["valid"],
                                built["test"])
+    cold = derive_cold(meta["protocol"], built["train"], built["valid"], built["test"],
+                       meta["params"])
     return Split(meta["protocol"], meta["task"], int(meta["seed"]), built["train"],
-                 built["valid"], built["test"], features, params=dict(meta["params"]))
+                 built["valid"], built["test"], features, params=dict(meta["params"]),
+                 cold=cold)
 
 
 def _indices(vocab, raws: list, file: Path, field: str, rows_known: bool = True) -> np.ndarray:

@@ -5,6 +5,10 @@ Frozen dataclasses, validated in ``__post_init__`` (``ValueError`` naming the ba
 parsing and dumping live in :mod:`fusionrec.data.spec_yaml`. A source section mixes *file keys*
 (``file, format, compression, sep, encoding, header, names, quoting, optional``, gathered into a
 :class:`TableSpec`) with ``columns`` (role -> column name) and the source's own options.
+
+``duplicates: dedupe`` keeps the first row of each repeated key in file order (the lowest line
+that survived the other checks: a row dropped as bad does not count) and drops the rest; it
+does not look at timestamps or ratings. Sort the file first to keep, say, the latest rating.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class InteractionsSpec(Roles):
     table: TableSpec
     columns: Mapping[str, str]
     timestamp_format: str = "unix"   # "unix" seconds | "unix_ms" | a strptime format
-    duplicates: str = "error"
+    duplicates: str = "error"        # error | dedupe (keeps the first line of a pair) | keep
     unknown_ids: str = "error"       # ids outside an explicit vocabulary list
     bad_rows: str = "error"          # missing ids, unparsable numbers, lines with too few fields
     REQUIRED: ClassVar = ("user", "item")

@@ -13,6 +13,10 @@ from typing import ClassVar, Mapping
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 QUOTING = ("minimal", "none", "all")
+#: ``duplicates``: what to do with rows whose key (the (user, item) pair, the id, the edge ...)
+#: repeats. ``error`` names both lines; ``dedupe`` keeps the FIRST row in file order among the
+#: rows still kept after the other checks (the lowest line number, whatever its timestamp or
+#: rating) and drops the later ones, counted in the report; ``keep`` keeps every row, counted.
 DUPLICATES = ("error", "dedupe", "keep")
 KEYED_DUPLICATES = ("error", "dedupe")  # a per-id table cannot hold two rows for one id
 UNKNOWN_IDS = ("error", "drop")

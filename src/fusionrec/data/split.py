@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fusionrec.errors import FusionRecError
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Literal
@@ -11,6 +13,12 @@ import numpy as np
 from fusionrec.data.schema import Dataset, _check_lengths, _frozen_array, _optional_array
 
 Task = Literal["ctr", "topk", "links"]
+ColdKind = Literal["items", "users"]
+
+
+class ColdStartUnsupported(FusionRecError, RuntimeError):
+    """A model was asked to score users or items it has no input for (a pure ID model on a
+    cold-start split). Raised instead of returning scores from untrained embeddings."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,35 @@ class Pairs:
 
 
 @dataclass(frozen=True)
+class ColdStart:
+    """What a cold-start protocol held out, for evaluation.
+
+    ``kind``: ``"items"`` or ``"users"``; ``entities``: the cold item or user indices (valid
+    and test together; none of them has a training positive unless ``user_shots`` gave it
+    one). ``valid_candidates`` / ``test_candidates``: the items each part is ranked among
+    (``rank_among: cold``), or None to rank over every item (``rank_among: all``).
+    """
+
+    kind: ColdKind
+    entities: np.ndarray
+    valid_candidates: np.ndarray | None = None
+    test_candidates: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("items", "users"):
+            raise ValueError(f"ColdStart.kind must be items or users, got {self.kind!r}")
+        object.__setattr__(self, "entities", _frozen_array(self.entities, np.int64))
+        object.__setattr__(self, "valid_candidates",
+                           _optional_array(self.valid_candidates, np.int64))
+        object.__setattr__(self, "test_candidates",
+                           _optional_array(self.test_candidates, np.int64))
+
+    def candidates(self, part: str) -> np.ndarray | None:
+        """Items ``part`` is ranked among; None means every item (and for ``train``)."""
+        return {"valid": self.valid_candidates, "test": self.test_candidates}.get(part)
+
+
+@dataclass(frozen=True)
 class Split:
     """What a protocol hands to models and evaluation.
 
@@ -68,6 +105,7 @@ class Split:
     test: Pairs
     features: Dataset
     params: dict = dataclasses.field(default_factory=dict)
+    cold: ColdStart | None = None  # set by the cold-start protocols only
 
     def part(self, name: str) -> Pairs:
         if name not in ("train", "valid", "test"):

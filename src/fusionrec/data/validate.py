@@ -216,7 +216,8 @@ class Rows:
         return index
 
     def duplicates(self, keys: dict[str, np.ndarray], policy: str, what: str) -> None:
-        """Repeated key tuples among kept rows: error, drop all but the first, or keep (counted)."""
+        """Repeated key tuples among kept rows: error, drop all but the first in file order
+        (``dedupe``: the lowest kept line wins, whatever its values), or keep (counted)."""
         rows = np.flatnonzero(self.keep)
         frame = pd.DataFrame({name: np.asarray(col)[rows] for name, col in keys.items()})
         repeated = frame.duplicated(keep="first").to_numpy()

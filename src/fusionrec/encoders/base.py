@@ -6,8 +6,10 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 
-class EncoderError(RuntimeError):
+
+class EncoderError(FusionRecError, RuntimeError):
     """A problem the user can fix (model not found offline, unsupported pooling): one line."""
 
 

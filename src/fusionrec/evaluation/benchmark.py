@@ -148,6 +148,8 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
 
             result = train_run(config, run_dir, data_dir=data_dir, progress=progress)
             record["metrics"] = dict(result.metrics["test"])
+            if result.by_activity is not None:  # sparse-user breakdown (report tables)
+                record["by_activity"] = result.by_activity.to_dict()
             record["sources"] = sources(config, run_dir)
         record["split_sha256"] = _split_sha256(run_dir)
     except KeyboardInterrupt:

@@ -6,12 +6,24 @@ labels and item lists only (``fusionrec.evaluation.metrics``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
+from fusionrec.evaluation.activity import ActivityBreakdown, activity_breakdown, training_counts
+from fusionrec.evaluation.cold import candidate_lists, check_cold_start
 from fusionrec.evaluation.metrics import ctr_metrics, ranking_metrics, sigmoid
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """``metrics`` as :func:`evaluate` returns them; ``by_activity``: the top-K metrics by
+    the users' training interactions (None for CTR tasks)."""
+
+    metrics: dict[str, float]
+    by_activity: ActivityBreakdown | None = None
 
 
 def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 20),
@@ -27,12 +39,31 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
     neither can crowd out test items. Users are ranked ``batch_size`` at a time.
     ``ctr_batch_size``: rows per batch of the per-batch mean ``batch_auc``/``batch_f1`` (in the
     part's own order, as KGCN's evaluation batches); None leaves them NaN.
+
+    Cold-start splits (``split.cold``) rank each part among its candidate items where the
+    protocol set them (``rank_among: cold``; coverage is then over the candidates), and raise
+    :class:`~fusionrec.data.split.ColdStartUnsupported` for a model that does not declare it
+    can score cold entities of that kind (see ``fusionrec.evaluation.cold``).
     """
+    return evaluate_detailed(model, split, part, ks, threshold, batch_size,
+                             exclude_valid_from_test, ctr_batch_size).metrics
+
+
+def evaluate_detailed(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 20),
+                      threshold: float = 0.5, batch_size: int = 1024,
+                      exclude_valid_from_test: bool = True, ctr_batch_size: int | None = 128
+                      ) -> Evaluation:
+    """:func:`evaluate` plus, for top-K tasks, the sparse-user breakdown (one ranking)."""
     pairs = split.part(part)
     if split.task == "ctr":
-        return _ctr(model, pairs, threshold, ctr_batch_size)
-    extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
-    return _topk(model, pairs.positives(), extra, ks, n_candidates(split), batch_size)
+        return Evaluation(_ctr(model, pairs, threshold, ctr_batch_size))
+    users, recommended, relevant = ranked_lists(model, split, part, max(int(x) for x in ks),
+                                                batch_size, exclude_valid_from_test)
+    candidates = split.cold.candidates(part) if split.cold is not None else None
+    n_items = n_candidates(split) if candidates is None else len(candidates)
+    return Evaluation(ranking_metrics(recommended, relevant, ks=ks, n_items=n_items),
+                      activity_breakdown(users, recommended, relevant, training_counts(split),
+                                         ks, n_items))
 
 
 def n_candidates(split: Split) -> int:
@@ -72,21 +103,22 @@ def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:
     return users, np.split(pairs.item[order], starts[1:])
 
 
-def _topk(model, positives: Pairs, extra: Pairs | None, ks: Sequence[int], n_items: int,
-          batch_size: int) -> dict[str, float]:
-    _, recommended, relevant = _ranked(model, positives, extra, max(int(x) for x in ks),
-                                       n_items, batch_size)
-    return ranking_metrics(recommended, relevant, ks=ks, n_items=n_items)
-
-
 def ranked_lists(model, split: Split, part: str = "test", k: int = 10, batch_size: int = 1024,
                  exclude_valid_from_test: bool = True
                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """``(users, recommended (n, k), relevant)``: the top-``k`` lists ``evaluate`` scores on
     ``part`` (same exclusions), one row per user with a held-out positive, users sorted."""
     extra = split.valid.positives() if part == "test" and exclude_valid_from_test else None
-    return _ranked(model, split.part(part).positives(), extra, int(k), n_candidates(split),
-                   batch_size)
+    positives = split.part(part).positives()
+    candidates = split.cold.candidates(part) if split.cold is not None else None
+    check_cold_start(model, split, part)
+    if candidates is not None:
+        users, relevant = _group(positives)
+        exclude = split.train.positives() if extra is None else _concat(split.train.positives(),
+                                                                        extra)
+        return users, candidate_lists(model, users, exclude, candidates, int(k),
+                                      split.features.n_items), relevant
+    return _ranked(model, positives, extra, int(k), n_candidates(split), batch_size)
 
 
 def _ranked(model, positives: Pairs, extra: Pairs | None, k: int, n_items: int,
@@ -113,6 +145,10 @@ def _ranked(model, positives: Pairs, extra: Pairs | None, k: int, n_items: int,
         lists.append(_pad(items[:, :k], k))
     recommended = np.concatenate(lists) if lists else np.zeros((0, k), dtype=np.int64)
     return users, recommended, relevant
+
+
+def _concat(a: Pairs, b: Pairs) -> Pairs:
+    return Pairs(np.r_[a.user, b.user], np.r_[a.item, b.item], np.r_[a.label, b.label])
 
 
 def _pad(items: np.ndarray, k: int) -> np.ndarray:

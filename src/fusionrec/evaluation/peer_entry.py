@@ -6,7 +6,9 @@ seed, :func:`run_peer_entry`
 1. builds the split with the same code FusionRec's own entries use (``load_data`` +
    ``make_split``), writes its manifest into the run folder (``split.parquet`` / ``split.json``,
    whose sha256 the result carries: equal hashes, equal splits) and reads it back from there;
-2. exports it as plain arrays (``peer-split/``) and runs
+2. refuses a peer that cannot score the split's cold entities
+   (:mod:`fusionrec.evaluation.peer_text`), exports the split as plain arrays (``peer-split/``;
+   plus the leak-free item texts for a text-aware peer) and runs
    :mod:`fusionrec.evaluation.peer_side.run_peer` under the peer virtualenv's python (one thread
    per BLAS pool), which writes every grid point's valid and test outputs (``peer-out/``);
 3. scores every output with FusionRec's metric code (:mod:`fusionrec.evaluation.peers`), keeps
@@ -28,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from fusionrec.errors import FusionRecError
+
 PEER_PYTHON_ENV = "FUSIONREC_PEER_PYTHON"
 DEFAULT_PEER_PYTHON = Path(".venv-peer") / "bin" / "python"
 CREATE_HINT = ("python -m venv .venv-peer && .venv-peer/bin/pip install -r "
@@ -37,11 +41,11 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PEER_FILE, PEER_LOG, SPLIT_DIR, OUTPUT_DIR = "peer.json", "peer.log", "peer-split", "peer-out"
 
 
-class PeerUnavailable(RuntimeError):
+class PeerUnavailable(FusionRecError, RuntimeError):
     """No usable python for the peer virtualenv."""
 
 
-class PeerFailed(RuntimeError):
+class PeerFailed(FusionRecError, RuntimeError):
     """The peer runner exited with an error."""
 
 
@@ -77,11 +81,12 @@ class PeerResult:
     test: dict[str, float]        # ... and its test metrics (the record's ``metrics``)
     split_sha256: str             # the split manifest the peer was given
     grid: list[dict[str, Any]] = field(default_factory=list)  # every point's valid monitor
+    sources: tuple[str, ...] = ("interactions",)  # what the peer read (text peers: more)
 
     def record_fields(self) -> dict[str, Any]:
         """What a benchmark record adds for a peer row."""
         return {"library": self.library, "library_version": self.version,
-                "params": self.params,
+                "params": self.params, "sources": list(self.sources),
                 "selected_on": {"metric": f"valid {self.selected_on}",
                                 "value": self.valid[self.selected_on]}}
 
@@ -117,6 +122,8 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
     """Run peer model ``peer`` on the split ``config`` (a :class:`~fusionrec.config.RunConfig`)
     defines, in ``run_dir``; ``python``: the suite's configured peer python."""
     from fusionrec.evaluation.peer_side.exchange import read_outputs, write_split
+    from fusionrec.evaluation.peer_text import check_peer_cold_start, export_item_texts, \
+        peer_sources
     from fusionrec.evaluation.peers import MONITOR, PEER_LIBRARIES, output_metrics, select, \
         to_arrays
     from fusionrec.training import artifacts
@@ -129,10 +136,12 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
     artifacts.write_config(run_dir, config)
     dataset = load_data(config.data, data_dir).dataset
     split, sha = _manifest_split(make_split(dataset, config.protocol), dataset, run_dir)
+    check_peer_cold_start(peer, split)  # before training, as the trainer does for models
     arrays = to_arrays(split, dataset.name, sha)
     settings = {k: v for k, v in evaluation_kwargs(config).items()
                 if k in ("ks", "threshold", "ctr_batch_size")}
     write_split(run_dir / SPLIT_DIR, arrays)
+    export_item_texts(peer, split, config.encoder, run_dir / SPLIT_DIR)
     run_peer_process(executable, run_dir / SPLIT_DIR, run_dir / OUTPUT_DIR, [peer], split.seed,
                      max(settings["ks"]), run_dir / PEER_LOG)
     if not keep_split:  # the manifest beside it holds the same rows
@@ -147,7 +156,8 @@ def run_peer_entry(peer: str, config, run_dir: str | Path, *, data_dir: str | No
     grid = [{"params": o.params, f"valid {monitor}": m["valid"][monitor],
              "fit_seconds": o.fit_seconds} for o, m in zip(outputs, scored) if o.model == peer]
     result = PeerResult(peer, chosen.library, chosen.version, chosen.params, monitor,
-                        dict(best["valid"]), dict(best["test"]), sha, grid)
+                        dict(best["valid"]), dict(best["test"]), sha, grid,
+                        peer_sources(peer, split.features))
     (run_dir / PEER_FILE).write_text(json.dumps(
         {"peer": peer, "library": result.library, "version": result.version,
          "split_sha256": sha, "evaluation": settings, "selected_on": f"valid {monitor}",

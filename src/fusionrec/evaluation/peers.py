@@ -30,8 +30,12 @@ def to_arrays(split, dataset_name: str, source_sha256: str) -> SplitArrays:
     """A FusionRec :class:`~fusionrec.data.split.Split` as exchange arrays (internal indices)."""
     parts = {name: PartArrays(np.asarray(p.user), np.asarray(p.item), np.asarray(p.label))
              for name in ("train", "valid", "test") for p in [split.part(name)]}
+    cold = split.cold
+    candidates = {p: np.asarray(cold.candidates(p)) for p in ("valid", "test")
+                  if cold is not None and cold.candidates(p) is not None}
     return SplitArrays(split.protocol, split.task, split.seed, dataset_name,
-                       split.features.n_users, split.features.n_items, parts, source_sha256)
+                       split.features.n_users, split.features.n_items, parts, source_sha256,
+                       None if cold is None else cold.kind, candidates or None)
 
 
 def relevant_items(split: SplitArrays, part: str) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -51,7 +55,9 @@ def topk_metrics(split: SplitArrays, part: str, users: np.ndarray, lists: np.nda
     expected, relevant = relevant_items(split, part)
     if not np.array_equal(np.asarray(users), expected):
         raise ValueError(f"{part}: the peer ranked other users than the split's")
-    return ranking_metrics(lists, relevant, ks=ks, n_items=split.n_items)
+    candidates = (split.candidates or {}).get(part)  # coverage over them, as evaluate does
+    n_items = split.n_items if candidates is None else len(candidates)
+    return ranking_metrics(lists, relevant, ks=ks, n_items=n_items)
 
 
 def warm_rows(split: SplitArrays, part: str) -> np.ndarray:

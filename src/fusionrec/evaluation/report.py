@@ -4,9 +4,9 @@
 Every table is headed by its dataset and protocol. Published reference numbers of the suite sit
 under the tables they match; when a table has an ``lm-zero-shot`` (or
 ``cross-encoder-zero-shot``) row, the gain of every other row over it (first metric column)
-follows; then the split each seed ran on (the split manifest's sha256, flagged when rows of one
-seed differ), the peer libraries' chosen grid points, the suite's source ablation (if any) and
-the PNG figures (``fusionrec.evaluation.plots``).
+follows; for top-K tables, the sparse-user breakdown (``activity_report``); then the split each
+seed ran on (the split manifest's sha256, flagged when rows of one seed differ), the peer
+libraries' chosen grid points, the suite's source ablation (if any) and the PNG figures (``fusionrec.evaluation.plots``).
 """
 
 from __future__ import annotations
@@ -167,6 +167,8 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
     (:class:`~fusionrec.evaluation.ablation.Ablation`) and ``figures`` (``{(dataset,
     protocol): [(caption, relative png path)]}``) go under their table."""
     from fusionrec.evaluation.ablation import ablation_lines
+    from fusionrec.evaluation.activity_report import activity_lines
+    from fusionrec.evaluation.refusals import refused_rows
 
     failed = [r for r in records if "error" in r]
     lines = [f"# Benchmark: {suite.name}", ""]
@@ -180,7 +182,8 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
         metrics = metric_columns(runs, suite.metrics_for(protocol))
         published = [p for p in suite.published if p.matches(dataset, protocol)]
         lines += [f"## {dataset} — protocol `{protocol}`", ""]
-        lines += _table(rows, metrics, published) + [""]
+        lines += _table(rows, metrics, published) \
+            + refused_rows(records, dataset, protocol, len(metrics)) + [""]
         gains = _gains(rows, metrics[0]) if metrics else []
         if gains:
             zero = next(k[0] for k in rows if k[0] in ZERO_SHOT_MODELS)
@@ -193,6 +196,7 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
             lines.append(f"- {', '.join(models)} (published): {source}")
         if published:
             lines.append("")
+        lines += activity_lines(rows, metrics[0]) if metrics else []
         lines += split_lines(rows) + peer_lines(rows)
         for ablation in ablations:
             if (ablation.dataset, ablation.protocol) == (dataset, protocol):

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fusionrec.config import ConfigError
+from fusionrec.errors import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ class SuiteEntry:
 
             unknown = sorted(set(self.sources) - set(SOURCE_NAMES))
             if unknown or "interactions" not in self.sources:
+                hint = did_you_mean(unknown[0], SOURCE_NAMES) if unknown else ""
                 raise ConfigError(f"entries[{self.folder}].sources must include interactions and "
-                                  f"name sources among {SOURCE_NAMES}, got {list(self.sources)}")
+                                  f"name sources among {SOURCE_NAMES}, got {list(self.sources)}"
+                                  f"{hint}")
         if self.peer is not None:
             from fusionrec.evaluation.peers import PEER_LIBRARIES
 

@@ -16,6 +16,10 @@ class Recommender(Protocol):
     ``users``/``items`` are dense indices. ``score`` returns one real score per (user, item)
     row (higher = more likely); for CTR models it is a logit or probability.
     ``recommend`` returns ``(items, scores)`` arrays of shape ``(len(users), k)``, best first.
+
+    Optional ``cold_start``: the kinds (``"items"``, ``"users"``) the model can score with no
+    training interaction, from side data; evaluation refuses the others on cold-start splits
+    (``fusionrec.evaluation.cold``).
     """
 
     name: str

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from fusionrec.extras import require
+
 
 @dataclass(frozen=True)
 class DPConfig:
@@ -78,6 +80,7 @@ def _examples(split, seen, n_items: int, rng: np.random.Generator):
 
 def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
     """Replace ``model``'s scorer by one trained with DP-SGD; returns the privacy report."""
+    require("dp", "the DP head")
     import torch
     import torch.nn.functional as F
     from opacus.accountants import RDPAccountant

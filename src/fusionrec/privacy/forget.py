@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.privacy.align import align_users, is_tombstone, tombstoned
 from fusionrec.training import artifacts
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 TELEMETRY = ("checkpoints",)  # folders holding pre-forget state, deleted outright
 
 
-class ForgetError(ValueError):
+class ForgetError(FusionRecError, ValueError):
     """The user cannot be forgotten from this run (unknown id, unsupported model)."""
 
 

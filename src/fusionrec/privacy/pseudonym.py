@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from fusionrec.data.schema import Attributes, Dataset, Vocabulary
+from fusionrec.errors import FusionRecError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ HEX_DIGITS = 20
 MIN_KEY_BYTES = 16
 
 
-class PseudonymError(ValueError):
+class PseudonymError(FusionRecError, ValueError):
     """No usable key, or a key that does not fit the run it is used with."""
 
 

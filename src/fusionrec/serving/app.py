@@ -2,7 +2,9 @@
 
 Nothing is created at import time: the lifespan opens the event store, loads the run folder
 (vectors, FAISS index, cold-start helpers), replays the stored events, and only then does the
-server accept requests. ``GET /`` serves the single-page demo in ``static/index.html``.
+server accept requests. ``GET /`` serves the single-page demo in ``static/index.html``;
+``GET /docs`` serves Swagger UI from the files of the ``swagger-ui-bundle`` package (no CDN),
+so the documentation works offline.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 
 from fusionrec.serving.engine import RequestError
+from fusionrec.serving.limits import BodyLimit, validation_error
 from fusionrec.serving.metrics import MetricsMiddleware, ServiceMetrics
 from fusionrec.serving.settings import ServeSettings
 
@@ -49,13 +53,17 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 service.close()
                 torch.set_num_threads(threads_before)
 
-    app = FastAPI(title="FusionRec", version=__version__, lifespan=lifespan,
-                  description="Multi-source recommendations with explanations.")
+    app = FastAPI(title="FusionRec", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description="Multi-source recommendations with explanations.")
     metrics = ServiceMetrics()  # per app: two apps in one process never share counters
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Added last, so outermost: an oversized body is refused before anything else runs.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(router)
     app.include_router(privacy_router)
     app.include_router(people_router)
+    _mount_docs(app)
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, error: RequestError):
@@ -88,3 +96,19 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` with its script and style sheet from ``/docs-assets``."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="FusionRec API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.serving.catalog import GrowingVocabulary, item_names
 from fusionrec.serving.index import ItemIndex, augment_users, unit
 from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
@@ -22,11 +23,11 @@ from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
 log = logging.getLogger(__name__)
 
 
-class EngineError(RuntimeError):
+class EngineError(FusionRecError, RuntimeError):
     """The run folder cannot be served (e.g. not a fusion model)."""
 
 
-class RequestError(ValueError):
+class RequestError(FusionRecError, ValueError):
     """A request the engine refuses; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -110,6 +111,7 @@ class Engine:
         self.foldin = FoldIn.fit(self.sources, self.user_x, self.user_profile)
         self.index = ItemIndex(self.item_fused, self.item_bias, threads, index)
         dataset = run.dataset
+        self.rating_scale = rating_scale(dataset)
         self.users = GrowingVocabulary(dataset.users.ids)
         self.items = GrowingVocabulary(dataset.items.ids, item_names(dataset))
         self.extra_items = ItemTable.empty(len(self.sources), self.item_x.shape[2],
@@ -205,8 +207,14 @@ class Engine:
         return out
 
     def similar(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items whose fused vectors are closest (cosine) to ``item``'s."""
-        _, _, fused, _ = self.item_rows(np.array([item]))
+        """The ``k`` items whose fused vectors are closest (cosine) to ``item``'s. A new item
+        the model has no vector for (no source it could use: text without text cold start,
+        no attributes) is refused rather than answered with arbitrary items at 0.0."""
+        _, mask, fused, _ = self.item_rows(np.array([item]))
+        if not mask[0].any():
+            raise RequestError(409, f"item {self.items.ids[item]!r} has no vector to compare "
+                               "yet: this run cannot place it from what was posted (no text "
+                               "it can encode, no known attributes or tags)")
         ids, sims = self.index.similar(fused[0], k + 1)
         extra = self.extra_items
         if len(extra.bias):
@@ -235,6 +243,22 @@ class Engine:
                 "updated_users": len(self.views), "foldin_r2": self.foldin.fit_r2,
                 "index": self.index.kind,
                 "text_cold_start": self.updater.matcher is not None}
+
+
+#: The scale of rating events when the run's dataset holds no ratings.
+DEFAULT_RATING_SCALE = (1.0, 5.0)
+
+
+def rating_scale(dataset) -> tuple[float, float]:
+    """``(lowest, highest)`` rating a posted event may carry: the dataset's own rating range
+    (e.g. 0.5..4 for data rated so), else :data:`DEFAULT_RATING_SCALE`."""
+    ratings = getattr(dataset.interactions, "rating", None)
+    if ratings is None or not len(ratings):
+        return DEFAULT_RATING_SCALE
+    finite = ratings[np.isfinite(ratings)]
+    if not len(finite):
+        return DEFAULT_RATING_SCALE
+    return float(finite.min()), float(finite.max())
 
 
 def _fuse_all(space: FusedSpace, side: str, x: np.ndarray, mask: np.ndarray,

@@ -1,7 +1,7 @@
 """``GET /v1/users/{user_id}/people``: people a user may know, with the evidence.
 
 A router of its own (the logic is in :mod:`fusionrec.serving.people`). It reveals who a user
-knows and what they listen to, so it always needs the key, whatever ``read_auth`` says.
+knows and what they listen to, so it always needs the key, even with ``open_reads``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from fusionrec.serving.auth import WriteAccess
+from fusionrec.serving.auth import KeyAccess
+from fusionrec.serving.routes import UserId
 from fusionrec.serving.engine import RequestError
 from fusionrec.serving.schemas import ItemOut
 
@@ -35,8 +36,8 @@ class PeopleOut(BaseModel):
     people: list[PersonOut]
 
 
-@router.get("/users/{user_id}/people", response_model=PeopleOut, dependencies=[WriteAccess])
-def people(request: Request, user_id: str,
+@router.get("/users/{user_id}/people", response_model=PeopleOut, dependencies=[KeyAccess])
+def people(request: Request, user_id: UserId,
            k: Annotated[int, Query(ge=1, description="number of people")] = 10) -> PeopleOut:
     """People ``user_id`` may know: not themself, not a current friend. Needs the key."""
     from fusionrec.serving.people import METHOD, people_you_may_know

@@ -6,10 +6,13 @@ operation (it rewrites the run folder and rebuilds the engine) rather than a req
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from fusionrec.serving.auth import WriteAccess
+from fusionrec.serving.schemas import ID_MAX, ID_PATTERN
 
 router = APIRouter(prefix="/v1")
 
@@ -30,7 +33,8 @@ class ForgetOut(BaseModel):
 
 
 @router.delete("/users/{user_id}", response_model=ForgetOut, dependencies=[WriteAccess])
-def forget_user(request: Request, user_id: str) -> ForgetOut:
+def forget_user(request: Request, user_id: Annotated[str, Path(
+        min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]) -> ForgetOut:
     """Forget a user: their events, records and friend links in the store; their rows, split
     entries, cached text embeddings and dependent rows in the run folder; the engine is
     rebuilt without them. Idempotent in effect: a second call answers 404."""

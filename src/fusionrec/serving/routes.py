@@ -2,9 +2,15 @@
 the work happens in :class:`~fusionrec.serving.engine.Engine` and
 :class:`~fusionrec.serving.service.Service`.
 
-Read handlers are ``async``: they are short CPU work, and running them on the event loop
-saves the thread-pool hop. Writes and reloads block (fsync, model loading), so they are plain
-functions that FastAPI runs in its thread pool.
+Handlers that do model or CPU work (recommend, score, similar, profiles, writes, reloads)
+are plain functions, which FastAPI runs in its thread pool: the event loop stays free for
+``/healthz`` and for rejecting oversized or malformed requests while they run. Only O(1)
+handlers are ``async``.
+
+Access (see :mod:`fusionrec.serving.auth` and docs/serving.md): every endpoint needs the key;
+``ReadAccess`` ones answer without it only when the service runs with ``open_reads``.
+Status codes: an id the service does not know, in a path or a body, is 404 on every endpoint;
+an id outside the id grammar, or any other invalid value, is 422; over a size limit is 413.
 """
 
 from __future__ import annotations
@@ -14,15 +20,17 @@ import math
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from fusionrec.serving import schemas as S
-from fusionrec.serving.auth import ReadAccess, WriteAccess
+from fusionrec.serving.auth import KeyAccess, ReadAccess, WriteAccess
 from fusionrec.serving.engine import RequestError
 from fusionrec.serving.store import Event, ItemRecord, UserRecord, WriteBatch
 
 router = APIRouter(prefix="/v1")
 K = Annotated[int, Query(ge=1, description="number of items")]
+UserId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]
+ItemId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]
 
 
 def _service(request: Request):
@@ -63,8 +71,8 @@ async def list_users(request: Request,
 
 
 @router.get("/users/{user_id}", response_model=S.UserOut, dependencies=[ReadAccess])
-async def get_user(request: Request, user_id: str,
-                   limit: Annotated[int, Query(ge=0, le=10000)] = 50) -> S.UserOut:
+def get_user(request: Request, user_id: UserId,
+             limit: Annotated[int, Query(ge=0, le=10000)] = 50) -> S.UserOut:
     """A user's positive history (training items and recorded events) and friends."""
     engine = _service(request).engine
     user = engine.user_index(user_id)
@@ -78,8 +86,8 @@ async def get_user(request: Request, user_id: str,
 
 @router.get("/users/{user_id}/recommendations", response_model=S.RecommendationsOut,
             dependencies=[ReadAccess])
-async def recommendations(request: Request, user_id: str, k: K = 10, explain: bool = False,
-                          exclude_seen: bool = True) -> Response:
+def recommendations(request: Request, user_id: UserId, k: K = 10, explain: bool = False,
+                    exclude_seen: bool = True) -> Response:
     """Top-``k`` items: FAISS candidates re-ranked by the model; reflects recorded events."""
     service = _service(request)
     _check_k(service, k)
@@ -95,7 +103,7 @@ async def recommendations(request: Request, user_id: str, k: K = 10, explain: bo
 
 
 @router.post("/score", response_model=S.ScoresOut, dependencies=[ReadAccess])
-async def score(request: Request, body: S.ScoreIn) -> S.ScoresOut:
+def score(request: Request, body: S.ScoreIn) -> S.ScoresOut:
     """The model's score and probability (sigmoid) of each (user, item) pair."""
     service = _service(request)
     engine = service.engine
@@ -107,8 +115,8 @@ async def score(request: Request, body: S.ScoreIn) -> S.ScoresOut:
         for kind, raw, vocab, dest in (("user", pair.user_id, engine.users, users),
                                        ("item", pair.item_id, engine.items, items)):
             index = vocab.get(raw)
-            if index is None:
-                raise RequestError(422, f"pairs[{j}]: unknown {kind} {raw!r}")
+            if index is None:  # 404, as for the same unknown id in a path
+                raise RequestError(404, f"pairs[{j}]: unknown {kind} {raw!r}")
             dest.append(index)
     logits = engine.score(np.array(users), np.array(items))
     return S.ScoresOut(head="ctr" if engine.space.has_ctr else "retrieval", scores=[
@@ -117,7 +125,7 @@ async def score(request: Request, body: S.ScoreIn) -> S.ScoresOut:
 
 
 @router.get("/items/{item_id}/similar", response_model=S.SimilarOut, dependencies=[ReadAccess])
-async def similar(request: Request, item_id: str, k: K = 10) -> Response:
+def similar(request: Request, item_id: ItemId, k: K = 10) -> Response:
     """Items whose fused vectors are most cosine-similar to this item's."""
     service = _service(request)
     _check_k(service, k)
@@ -140,6 +148,7 @@ def record_events(request: Request, body: S.EventsIn) -> S.EventsOut:
     if size > service.settings.max_batch:
         raise RequestError(413, f"{size} records in one request; the limit is "
                            f"{service.settings.max_batch} (FUSIONREC_MAX_BATCH)")
+    _check_texts(body, service.settings.max_text_chars)  # before scrubbing reads the text
     batch = WriteBatch(
         events=tuple(Event(e.user_id, e.item_id, e.kind, e.value, e.timestamp or 0.0)
                      for e in body.events),
@@ -154,8 +163,8 @@ def record_events(request: Request, body: S.EventsIn) -> S.EventsOut:
 
 
 @router.get("/users/{user_id}/events", response_model=S.UserEventsOut,
-            dependencies=[WriteAccess])
-def user_events(request: Request, user_id: str,
+            dependencies=[KeyAccess])
+def user_events(request: Request, user_id: UserId,
                 limit: Annotated[int, Query(ge=1, le=100000)] = 1000) -> S.UserEventsOut:
     """What the store holds for a user (most recent ``limit``, oldest first)."""
     service = _service(request)
@@ -187,6 +196,15 @@ def _json(payload: dict) -> Response:
     costs more than the recommendation itself; ``response_model`` still documents them."""
     return Response(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(),
                     media_type="application/json")
+
+
+def _check_texts(body: S.EventsIn, limit: int) -> None:
+    from fusionrec.serving.updates import check_text
+
+    for j, user in enumerate(body.users):
+        check_text(f"users[{j}] ({user.user_id!r})", user.text, limit)
+    for j, item in enumerate(body.items):
+        check_text(f"items[{j}] ({item.item_id!r})", item.text, limit)
 
 
 def _scrubbed(text: str | None) -> str | None:

@@ -59,9 +59,16 @@ class Service:
     def reload(self, run_dir: str | None = None) -> dict:
         """Load ``run_dir`` (default: the current one) and swap it in atomically; requests keep
         being answered by the old engine until the swap."""
+        from fusionrec.serving.engine import RequestError
+        from fusionrec.training.promotion import refusal
+
         run_dir = str(run_dir or self.run_dir)
         if not Path(run_dir).is_dir():
             raise FileNotFoundError(f"run folder {run_dir} does not exist")
+        refused = refusal(run_dir)
+        if refused:
+            self.metrics.reloads.labels("failed").inc()
+            raise RequestError(409, f"reload refused: {refused}")
         with self._reload_lock:  # one reload at a time
             started = time.perf_counter()
             try:

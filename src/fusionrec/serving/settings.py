@@ -2,7 +2,7 @@
 
 Values come from keyword arguments (the CLI) over ``FUSIONREC_*`` environment variables over
 the defaults: ``FUSIONREC_RUN_DIR``, ``FUSIONREC_DATABASE_URL``, ``FUSIONREC_API_KEY``,
-``FUSIONREC_READ_AUTH``, ``FUSIONREC_MAX_K``, ... (the field name upper-cased). The API key is
+``FUSIONREC_OPEN_READS``, ``FUSIONREC_MAX_K``, ... (the field name upper-cased). The API key is
 read from the environment (or a file) rather than a command-line flag, so it never shows in
 ``ps``.
 """
@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
+
 ENV_PREFIX = "FUSIONREC_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-class SettingsError(ValueError):
+class SettingsError(FusionRecError, ValueError):
     """An invalid setting; the message names the variable or flag."""
 
 
@@ -30,12 +32,16 @@ class ServeSettings:
     - ``run_dir``: the run folder to serve (``fusionrec train --out``).
     - ``database_url``: ``sqlite:///PATH``, a plain path (SQLite, WAL) or
       ``postgresql://...``; default ``RUN_DIR/events.sqlite3``.
-    - ``api_key``: the bearer key writes need; without one every write is refused (403).
-    - ``read_auth``: reads need the key too.
+    - ``api_key``: the bearer key every ``/v1`` endpoint needs; without one they are refused
+      (403), except the open reads below when ``open_reads`` is set.
+    - ``open_reads``: recommendations, scores, similar items and user profiles answer without
+      the key (deny-by-default: off). The event log, writes and admin always need the key.
     - ``data_dir``: data root for rebuilding the run's dataset (default: where it trained).
     - ``max_k``/``candidates``: largest ``k`` a request may ask; FAISS candidates re-ranked
       by the model (at least ``k``).
-    - ``max_text_chars``/``max_batch``: limits on posted text and on events per request.
+    - ``max_text_chars``/``max_batch``: limits on posted text and on records per request.
+    - ``max_body_bytes``: larger request bodies are refused (413) before they are read.
+    - ``keep_alive_s``: idle keep-alive connections are closed after this many seconds.
     - ``text_cold_start``: encode posted user/item text with the run's LM for cold start.
     - ``index``: FAISS candidates from an exact scan (``flat``), an HNSW graph re-scored
       exactly (``hnsw``), or ``auto`` (HNSW from 5,000 items).
@@ -45,7 +51,7 @@ class ServeSettings:
     run_dir: str
     database_url: str = ""
     api_key: str | None = None
-    read_auth: bool = False
+    open_reads: bool = False
     data_dir: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -53,6 +59,8 @@ class ServeSettings:
     candidates: int = 100
     max_text_chars: int = 2000
     max_batch: int = 1000
+    max_body_bytes: int = 1_048_576
+    keep_alive_s: int = 5
     text_cold_start: bool = True
     index: str = "auto"
     threads: int = 1
@@ -68,7 +76,8 @@ class ServeSettings:
         if self.api_key is not None and len(self.api_key) < 8:
             raise SettingsError("api_key must have at least 8 characters")
         for name, low in (("port", 0), ("max_k", 1), ("candidates", 1), ("max_text_chars", 1),
-                          ("max_batch", 1), ("threads", 1)):
+                          ("max_batch", 1), ("threads", 1), ("max_body_bytes", 1024),
+                          ("keep_alive_s", 1)):
             if getattr(self, name) < low:
                 raise SettingsError(f"{name} must be >= {low}, got {getattr(self, name)}")
         if self.index not in ("auto", "flat", "hnsw"):

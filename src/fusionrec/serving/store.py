@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from fusionrec.errors import FusionRecError
 
-class EventStoreError(RuntimeError):
+
+class EventStoreError(FusionRecError, RuntimeError):
     """The store cannot be opened or written (bad URL, missing driver, unreachable server)."""
 
 

@@ -92,7 +92,7 @@ class Updater:
         batch_items = {i.item_id for i in batch.items}
         for j, user in enumerate(batch.users):
             where = f"users[{j}] ({user.user_id!r})"
-            _check_text(where, user.text, max_text_chars)
+            check_text(where, user.text, max_text_chars)
             if user.attributes:
                 problem = (self.user_attrs.check(user.attributes) if self.user_attrs
                            else "this dataset has no user attributes")
@@ -102,10 +102,10 @@ class Updater:
                 if friend == user.user_id:
                     raise RequestError(422, f"{where}: a user cannot befriend themselves")
                 if friend not in users and friend not in batch_users:
-                    raise RequestError(422, f"{where}: unknown friend {friend!r}")
+                    raise RequestError(404, f"{where}: unknown friend {friend!r}")
         for j, item in enumerate(batch.items):
             where = f"items[{j}] ({item.item_id!r})"
-            _check_text(where, item.text, max_text_chars)
+            check_text(where, item.text, max_text_chars)
             if item.attributes or item.tags:
                 problem = (self.item_attrs.check(item.attributes) if self.item_attrs
                            else "this dataset has no item attributes or tags")
@@ -114,13 +114,18 @@ class Updater:
             if item.item_id in items and not items.is_new(items.get(item.item_id)):
                 raise RequestError(422, f"{where}: item {item.item_id!r} is part of the "
                                    "trained model and cannot be redefined")
+        low, high = self.engine.rating_scale
         for j, event in enumerate(batch.events):
+            # Unknown ids are 404 here as in paths and in /v1/score (the same condition).
             if event.user_id not in users and event.user_id not in batch_users:
-                raise RequestError(422, f"events[{j}]: unknown user {event.user_id!r} (a new "
+                raise RequestError(404, f"events[{j}]: unknown user {event.user_id!r} (a new "
                                    "user must be listed under `users` first)")
             if event.item_id not in items and event.item_id not in batch_items:
-                raise RequestError(422, f"events[{j}]: unknown item {event.item_id!r} (a new "
+                raise RequestError(404, f"events[{j}]: unknown item {event.item_id!r} (a new "
                                    "item must be listed under `items` first)")
+            if event.kind == "rating" and not low <= (event.value or 0.0) <= high:
+                raise RequestError(422, f"events[{j}]: rating {event.value} is outside this "
+                                   f"run's rating scale {low:g}..{high:g}")
 
     # -- applying ---------------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> None:
@@ -276,7 +281,7 @@ def _replaced(array: np.ndarray, row: int, value) -> np.ndarray:
     return out
 
 
-def _check_text(where: str, text: str | None, limit: int) -> None:
+def check_text(where: str, text: str | None, limit: int) -> None:
     if text is not None and len(text) > limit:
         raise RequestError(422, f"{where}: text has {len(text)} characters; the limit is "
                            f"{limit} (FUSIONREC_MAX_TEXT_CHARS)")

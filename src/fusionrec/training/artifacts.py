@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from fusionrec.config import RunConfig, load_config, save_config
+from fusionrec.errors import FusionRecError
 
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
@@ -37,7 +38,7 @@ _PACKAGES = ("fusionrec", "torch", "numpy", "pandas", "pyarrow", "safetensors", 
              "transformers", "pyyaml")
 
 
-class RunError(ValueError):
+class RunError(FusionRecError, ValueError):
     """A run folder that is missing, incomplete or tampered with."""
 
 
@@ -163,4 +164,18 @@ def load_model(run_dir: str | Path):
 def open_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any], Any]:
     """``(config, manifest, model)`` of a run folder; refuses tampered files."""
     manifest = verify_run(run_dir)
-    return load_config(Path(run_dir) / CONFIG_FILE), manifest, load_model(run_dir)
+    return read_run_config(run_dir), manifest, load_model(run_dir)
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """A run's ``config.yaml``, with a data spec stored relative to the run folder (a run that
+    carries its own data, as ``fusionrec retrain`` writes) anchored at the folder's current
+    place: such runs can be moved or copied and still load."""
+    import dataclasses
+
+    config = load_config(Path(run_dir) / CONFIG_FILE)
+    spec = config.data.spec
+    if spec and not Path(spec).is_absolute() and (Path(run_dir) / spec).is_file():
+        anchored = str((Path(run_dir) / spec).resolve())
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, spec=anchored))
+    return config

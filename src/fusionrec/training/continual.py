@@ -31,6 +31,7 @@ import numpy as np
 
 from fusionrec.config import DataConfig, RunConfig
 from fusionrec.data.split import Pairs, Split
+from fusionrec.errors import FusionRecError
 from fusionrec.training import artifacts
 from fusionrec.training.continual_split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
@@ -44,7 +45,7 @@ DATA_DIR = "data"
 FINE_TUNE_LR = 0.3
 
 
-class RetrainError(ValueError):
+class RetrainError(FusionRecError, ValueError):
     """Retraining cannot start (nothing new, unsupported parent, occupied output folder)."""
 
 
@@ -144,7 +145,7 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     grown_split = Split(split.protocol, split.task, split.seed, parts["train"], parts["valid"],
                         parts["test"], features, params=dict(split.params))
     fit_split = dataclasses.replace(grown_split, train=concat(new.train, replay))
-    run_config = _run_config(parent_config, config, out_dir / DATA_DIR)
+    run_config = _run_config(parent_config, config)
     model, summary, rows = _fit(run_config, warm, fit_split, parts["train"], out_dir, progress)
 
     exclude = concat(parts["valid"], new.train.positives())
@@ -153,11 +154,13 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     gate = promotion_gate(check["old_metrics_before"], check["old_metrics_after"], metric,
                           config.tolerance)
     metrics = _run_metrics(model, grown_split, run_config)
+    # data_root None: the run's data lives inside it and its spec says root "." (relocatable).
     artifacts.write_run(out_dir, run_config, model, grown_split, data, loaded.checksums,
-                        metrics, data_root=loaded.root)
+                        metrics, data_root=None)
     report = {
         "format": "fusionrec-retrain", "version": 1,
-        "parent_run": str(Path(run_dir).resolve()), "run_dir": str(out_dir.resolve()),
+        # Provenance only, as given (not resolved): nothing reads these paths back.
+        "parent_run": str(run_dir), "run_dir": out_dir.name,
         "config": dataclasses.asdict(config), "monitor": metric,
         "events": {"after_id": snapshot.after_id, "upto_id": snapshot.upto_id, **grown.counts,
                    "dropped_heldout_overlap": new.dropped_overlap},
@@ -201,10 +204,12 @@ def _persist_dataset(dataset, folder: Path):
     return loaded
 
 
-def _run_config(parent: RunConfig, config: RetrainConfig, data_folder: Path) -> RunConfig:
+def _run_config(parent: RunConfig, config: RetrainConfig) -> RunConfig:
+    """The new run's config. Its spec path is relative to the run folder
+    (``artifacts.read_run_config`` anchors it), so the folder can move."""
     trainer = dataclasses.replace(parent.trainer, epochs=config.epochs,
                                   lr=config.lr or FINE_TUNE_LR * parent.trainer.lr)
-    spec = str((data_folder / "spec.yaml").resolve())
+    spec = f"{DATA_DIR}/spec.yaml"
     return dataclasses.replace(parent, data=DataConfig(spec=spec), trainer=trainer)
 
 

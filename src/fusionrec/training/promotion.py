@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError
 
-class PromotionError(RuntimeError):
+
+class PromotionError(FusionRecError, RuntimeError):
     """The service could not be asked to reload (unreachable, refused, wrong key)."""
 
 
@@ -54,6 +56,25 @@ def promotion_gate(before: Mapping[str, float], after: Mapping[str, float], metr
     return GateResult(True, metric, b, a, change, tolerance,
                       f"passed: {metric} on the old test data {b:.4f} -> {a:.4f} "
                       f"(tolerance {tolerance})")
+
+
+def refusal(run_dir: str | Path) -> str | None:
+    """Why ``run_dir`` must not be swapped into a service, or ``None``: a retrained run whose
+    ``retrain.json`` says ``"promoted": false`` (the gate refused it) is not served by reload."""
+    from fusionrec.training.continual import REPORT_FILE
+
+    path = Path(run_dir) / REPORT_FILE
+    if not path.is_file():
+        return None  # a run from `fusionrec train`: no gate to pass
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return f"{path} cannot be read ({error})"
+    if report.get("promoted") is False:
+        gate = (report.get("gate") or {}).get("message", "no gate message")
+        return (f"{run_dir} was not promoted by the retrain gate ({gate}); {REPORT_FILE} "
+                "says \"promoted\": false")
+    return None
 
 
 def request_reload(url: str, api_key: str | None, run_dir: str | Path,

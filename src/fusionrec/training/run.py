@@ -22,6 +22,7 @@ class RunResult:
     seconds: float
     epochs_run: int
     best_epoch: int | None
+    by_activity: Any = None   # test metrics by training interactions (ActivityBreakdown), top-K
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
     ``strategy`` (``fusionrec.training.distributed``; default: one process) sets the process
     topology; under DDP only rank 0 evaluates and writes the run folder, and the other ranks
     return empty ``metrics``."""
-    from fusionrec.evaluation.evaluate import evaluate
+    from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed
     from fusionrec.training.distributed import LocalStrategy
     from fusionrec.training.trainer import Trainer
 
@@ -151,13 +152,14 @@ def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
     if not strategy.is_main:
         return RunResult(run_dir, {}, time.perf_counter() - started, summary.epochs_run,
                          summary.best_epoch)
+    test = evaluate_detailed(model, split, "test", **evaluation_kwargs(config))
     metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
                if len(split.valid) else {},
-               "test": evaluate(model, split, "test", **evaluation_kwargs(config))}
+               "test": test.metrics}
     artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
                         data_root=data.root, privacy=data.privacy)
     return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
-                     summary.best_epoch)
+                     summary.best_epoch, test.by_activity)
 
 
 def resolve_train_config(config_path: str | None, run_dir: Path, overrides, resume: bool

@@ -126,6 +126,10 @@ class Trainer:
         summary = TrainingSummary(monitor=resolve_monitor(cfg, split.task, self.evaluation.ks))
         torch.manual_seed(cfg.seed)
         raw_module = model.build(split, cfg)
+        from fusionrec.evaluation.cold import check_cold_start
+
+        for part in ("valid", "test"):  # a model that cannot score them stops before epoch 1
+            check_cold_start(model, split, part)
         module = self.strategy.wrap(raw_module)
         optimizer = make_optimizer(cfg, model.param_groups(module) if hasattr(
             model, "param_groups") else module.parameters())

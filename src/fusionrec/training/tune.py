@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fusionrec.config import ConfigError, RunConfig, apply_overrides, read_config_dict
+from fusionrec.extras import require
 from fusionrec.training.tune_space import TuneSettings, tune_settings
 
 BEST_FILE, TRIALS_JSON, TRIALS_CSV, SUMMARY_FILE = ("best.yaml", "trials.json", "trials.csv",
@@ -180,6 +181,7 @@ def tune(config_path: str | Path, out_dir: str | Path, *, trials: int | None = N
          data_dir: str | None = None, progress: bool = False, seed: int | None = None
          ) -> TuneResult:
     """Search the config's space for ``trials`` trials (or until ``timeout`` seconds)."""
+    require("tune", "tuning")
     import optuna
 
     from fusionrec.training.run import load_data, make_split

@@ -22,9 +22,10 @@ import numpy as np
 
 from fusionrec.data.schema import Dataset
 from fusionrec.data.split import Pairs, Split
+from fusionrec.errors import FusionRecError
 
 
-class WarmStartError(ValueError):
+class WarmStartError(FusionRecError, ValueError):
     """The parent run cannot seed a warm start (no or mismatched checkpoint, unknown tensor)."""
 
 

@@ -2,7 +2,8 @@
 deterministic (by seed) :class:`~fusionrec.data.split.Split` whose ``features`` are leak-free.
 
 Adding a protocol = one module exposing ``NAME``, ``TASK``, ``split(dataset, seed, **params)``
-and ``features(dataset, train, valid, test)``, plus one line in :data:`PROTOCOLS`.
+and ``features(dataset, train, valid, test)``, plus one line in :data:`PROTOCOLS`. Cold-start
+protocols also expose ``cold(train, valid, test, params)``, the split's ``ColdStart``.
 
 Protocols that do not draw their own shots also accept ``shots`` (and ``history``): k-shot
 training, see :mod:`fusionrec.data.protocols.shots`.
@@ -22,11 +23,13 @@ PROTOCOLS: dict[str, str] = {
     "topk-random": "fusionrec.data.protocols.topk_random",
     "loo-temporal": "fusionrec.data.protocols.loo_temporal",
     "fewshot-tallrec": "fusionrec.data.protocols.fewshot_tallrec",
+    "cold-items": "fusionrec.data.protocols.cold_items",
+    "cold-users": "fusionrec.data.protocols.cold_users",
     "links-random": "fusionrec.data.protocols.links_random",
 }
 
-__all__ = ["PROTOCOLS", "ProtocolError", "derive_features", "make_split", "protocol_module",
-           "protocol_params", "protocol_task"]
+__all__ = ["PROTOCOLS", "ProtocolError", "derive_cold", "derive_features", "make_split",
+           "protocol_module", "protocol_params", "protocol_task"]
 
 
 def protocol_module(name: str) -> ModuleType:
@@ -83,3 +86,9 @@ def make_split(dataset, protocol: str, seed: int = 0, **params):
 def derive_features(dataset, protocol: str, train, valid, test):
     """Re-derive a split's leak-free ``features`` from its parts (used to reload manifests)."""
     return protocol_module(protocol).features(dataset, train, valid, test)
+
+
+def derive_cold(protocol: str, train, valid, test, params: dict):
+    """Re-derive a split's ``ColdStart`` from its parts (None for warm protocols)."""
+    rule = getattr(protocol_module(protocol), "cold", None)
+    return None if rule is None else rule(train, valid, test, params)

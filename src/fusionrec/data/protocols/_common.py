@@ -8,9 +8,10 @@ import numpy as np
 from fusionrec.data.leakage import filter_side_sources, heldout_keys, pair_keys
 from fusionrec.data.schema import Dataset, Interactions
 from fusionrec.data.split import Pairs
+from fusionrec.errors import FusionRecError
 
 
-class ProtocolError(ValueError):
+class ProtocolError(FusionRecError, ValueError):
     """A protocol cannot run on this dataset or with these parameters (user-fixable)."""
 
 

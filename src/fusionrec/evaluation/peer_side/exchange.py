@@ -5,8 +5,11 @@ Only numpy is needed here, so ``run_peer.py`` (beside this file) can import it i
 ``fusionrec.evaluation.peer_side.exchange``. Two directions:
 
 * FusionRec → peer: ``split.npz`` (``{part}_user``, ``{part}_item``, ``{part}_label`` in
-  FusionRec's internal indices) plus ``split.json`` (protocol, task, sizes, the sha256 of the
-  split manifest the arrays came from, and a sha256 of the arrays themselves).
+  FusionRec's internal indices; on a cold-start split ranked among candidates also
+  ``valid_candidates`` / ``test_candidates``) plus ``split.json`` (protocol, task, sizes, the
+  cold kind, the sha256 of the split manifest the arrays came from, and a sha256 of the arrays
+  themselves). For text-aware peers also ``item_text.json``: one text per item, in index
+  order, with its sha256 (:func:`write_item_texts`).
 * peer → FusionRec: one ``.npz`` per (model, hyper-parameters) with either top-K lists for the
   valid and test users (top-K tasks) or one score per valid/test row (CTR tasks), listed in
   ``outputs.json``. Metrics are computed back in FusionRec, with FusionRec's own metric code.
@@ -29,6 +32,8 @@ OUTPUT_FORMAT = "fusionrec-peer-output"
 VERSION = 1
 PARTS = ("train", "valid", "test")
 SPLIT_ARRAYS, SPLIT_META, OUTPUTS_META = "split.npz", "split.json", "outputs.json"
+ITEM_TEXT = "item_text.json"
+TEXT_FORMAT = "fusionrec-peer-item-text"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class SplitArrays:
     n_items: int
     parts: dict  # part name -> PartArrays
     source_sha256: str = ""  # sha256 recorded in the FusionRec split manifest
+    cold_kind: str | None = None  # "items" / "users" on a cold-start split
+    candidates: dict | None = None  # part -> items it is ranked among (rank_among: cold)
 
     def __post_init__(self) -> None:
         if self.task not in ("topk", "ctr"):
@@ -71,6 +78,8 @@ def _arrays(split: SplitArrays) -> dict[str, np.ndarray]:
         out[f"{name}_user"] = np.asarray(part.user, dtype=np.int64)
         out[f"{name}_item"] = np.asarray(part.item, dtype=np.int64)
         out[f"{name}_label"] = np.asarray(part.label, dtype=np.float32)
+    for name, items in (split.candidates or {}).items():
+        out[f"{name}_candidates"] = np.asarray(items, dtype=np.int64)
     return out
 
 
@@ -93,7 +102,8 @@ def write_split(folder: str | Path, split: SplitArrays) -> Path:
             "task": split.task, "seed": split.seed, "dataset": split.dataset,
             "n_users": split.n_users, "n_items": split.n_items,
             "rows": {p: int(len(split.parts[p].user)) for p in PARTS},
-            "source_sha256": split.source_sha256, "arrays_sha256": arrays_sha256(arrays)}
+            "source_sha256": split.source_sha256, "arrays_sha256": arrays_sha256(arrays),
+            "cold_kind": split.cold_kind}
     (folder / SPLIT_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 
@@ -110,9 +120,35 @@ def read_split(folder: str | Path) -> SplitArrays:
         raise ValueError(f"{folder / SPLIT_ARRAYS} does not match its sha256 in {SPLIT_META}")
     parts = {p: PartArrays(arrays[f"{p}_user"], arrays[f"{p}_item"], arrays[f"{p}_label"])
              for p in PARTS}
+    candidates = {p: arrays[f"{p}_candidates"] for p in ("valid", "test")
+                  if f"{p}_candidates" in arrays}
     return SplitArrays(meta["protocol"], meta["task"], int(meta["seed"]), meta["dataset"],
                        int(meta["n_users"]), int(meta["n_items"]), parts,
-                       meta["source_sha256"])
+                       meta["source_sha256"], meta.get("cold_kind"), candidates or None)
+
+
+def write_item_texts(folder: str | Path, texts: list[str]) -> Path:
+    """``item_text.json``: ``texts[i]`` is item ``i``'s text, with a sha256 over them."""
+    path = Path(folder) / ITEM_TEXT
+    digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode()).hexdigest()
+    path.write_text(json.dumps({"format": TEXT_FORMAT, "version": VERSION, "sha256": digest,
+                                "texts": texts}, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_item_texts(folder: str | Path, n_items: int) -> list[str]:
+    """The texts :func:`write_item_texts` wrote; refuses a file that does not match."""
+    path = Path(folder) / ITEM_TEXT
+    if not path.is_file():
+        raise ValueError(f"{path} not found: this peer reads item texts, which FusionRec "
+                         f"exports for text-aware peers only")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    texts = meta.get("texts")
+    digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode()).hexdigest()
+    if meta.get("format") != TEXT_FORMAT or digest != meta.get("sha256") \
+            or not isinstance(texts, list) or len(texts) != n_items:
+        raise ValueError(f"{path} is not a {TEXT_FORMAT} file for {n_items} items")
+    return texts
 
 
 def ranked_users(split: SplitArrays, part: str) -> np.ndarray:

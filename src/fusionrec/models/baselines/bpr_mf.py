@@ -9,6 +9,7 @@ shared :class:`~fusionrec.training.trainer.Trainer`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -21,6 +22,7 @@ from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_
 from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.params import PAIR_LOSSES, at_least, one_of
 
 
 def _mf_module(n_users: int, n_items: int, dim: int, init_std: float, dropout: float):
@@ -47,6 +49,21 @@ def _mf_module(n_users: int, n_items: int, dim: int, init_std: float, dropout: f
     return MF()
 
 
+@dataclass(frozen=True)
+class BPRMFConfig:
+    """``model.params`` of ``bpr-mf``."""
+
+    embedding_dim: int = 64  # width of the user and item vectors
+    loss: str = "auto"       # auto (BPR on top-K splits, BCE on CTR splits) | bpr | bce
+    n_negatives: int = 1     # sampled negatives per training positive
+    init_std: float = 0.01   # standard deviation of the normal initialisation
+
+    def __post_init__(self) -> None:
+        at_least("bpr-mf", "embedding_dim", self.embedding_dim, 1)
+        one_of("bpr-mf", "loss", self.loss, PAIR_LOSSES)
+        at_least("bpr-mf", "n_negatives", self.n_negatives, 1)
+
+
 class BPRMF:
     """BPR matrix factorisation.
 
@@ -57,17 +74,14 @@ class BPRMF:
 
     name: ClassVar[str] = "bpr-mf"
     sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
+    # Pure IDs: a cold user's or item's vector is untrained noise (fusionrec.evaluation.cold).
+    cold_start: ClassVar[frozenset[str]] = frozenset()
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
 
     def __init__(self, embedding_dim: int = 64, loss: str = "auto", n_negatives: int = 1,
                  init_std: float = 0.01, trainer: TrainerConfig | Mapping | None = None) -> None:
-        if embedding_dim < 1:
-            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
-        if loss not in ("auto", "bpr", "bce"):
-            raise ValueError(f"loss must be auto, bpr or bce, got {loss!r}")
-        if n_negatives < 1:
-            raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
+        BPRMFConfig(embedding_dim, loss, n_negatives, init_std)  # validates
         self.embedding_dim = embedding_dim
         self.loss_name = loss
         self.n_negatives = n_negatives

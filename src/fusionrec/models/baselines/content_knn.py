@@ -21,17 +21,25 @@ from fusionrec.data.split import Split
 from fusionrec.models.baselines.cosine import CosineScorer, unit_rows
 from fusionrec.models.baselines.item_knn import user_item_matrix
 from fusionrec.models.baselines.ranking import SeenItems
+from fusionrec.models.params import MissingSourceError
+
+
+def item_texts(features, config):
+    """``(texts, textualiser)``: every item's text as this model (and the fusion model's text
+    source) renders it from ``features`` for an encoder ``config``, in index order."""
+    from fusionrec.text.items import ItemTextualiser
+    from fusionrec.text.options import TextOptions
+
+    textualiser = ItemTextualiser(features, TextOptions.for_max_length(config.max_length))
+    return [textualiser.text(i) for i in range(features.n_items)], textualiser
 
 
 def item_text_vectors(features, config, progress: bool = False) -> np.ndarray:
     """``(n_items, d)`` LM embeddings of the item texts of ``features`` (cached)."""
     from fusionrec.encoders.factory import build_encoder
     from fusionrec.encoders.features import encode_cached
-    from fusionrec.text.items import ItemTextualiser
-    from fusionrec.text.options import TextOptions
 
-    textualiser = ItemTextualiser(features, TextOptions.for_max_length(config.max_length))
-    texts = [textualiser.text(i) for i in range(features.n_items)]
+    texts, textualiser = item_texts(features, config)
     vectors, _ = encode_cached(texts, build_encoder(config), config.resolved_cache_dir(),
                                textualiser.version, progress)
     return vectors
@@ -42,6 +50,8 @@ class ContentKNN(CosineScorer):
     embeddings instead of encoding."""
 
     name: ClassVar[str] = "content-knn"
+    # A cold item has text; a user without training items has no profile (scores 0).
+    cold_start: ClassVar[frozenset[str]] = frozenset({"items"})
 
     def __init__(self, encoder=None, calibrate: bool = True) -> None:
         super().__init__(encoder, calibrate)
@@ -59,8 +69,8 @@ class ContentKNN(CosineScorer):
         else:
             if features.item_text is None and features.item_attributes is None \
                     and features.kg is None:
-                raise ValueError(f"content-knn needs item text (item_text, item_attributes or "
-                                 f"kg), but dataset {features.name!r} has none")
+                raise MissingSourceError("content-knn needs item text (item_text, item_attributes "
+                                         f"or kg), but dataset {features.name!r} has none")
             vectors = item_text_vectors(features, self.encoder)
         if vectors.shape[0] != features.n_items:
             raise ValueError(f"content-knn: {vectors.shape[0]} item vectors for "

@@ -8,6 +8,7 @@ validation rows (increasing, so AUC and rankings are unchanged; F1/log-loss beco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -22,6 +23,16 @@ from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CosineConfig:
+    """``model.params`` of the cosine models (``content-knn``, ``lm-zero-shot``)."""
+
+    # LM encoder settings (the encoder section's keys); default: the run's encoder section,
+    # else the bundled all-MiniLM-L6-v2
+    encoder: Mapping[str, Any] | None = None
+    calibrate: bool = True  # Platt scaling of the cosine on the validation rows of CTR splits
 
 
 class CosineScorer:

@@ -9,6 +9,7 @@ learns nothing from labels, so ``fit`` only keeps those fallback histories.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,6 +18,19 @@ import numpy as np
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import PairScoring, SeenItems
+from fusionrec.models.params import at_least
+
+
+@dataclass(frozen=True)
+class HistoryPositivityConfig:
+    """``model.params`` of ``history-positivity``."""
+
+    history_size: int = 10  # most recent history entries read per row
+    prior: float = 0.0      # pseudo-count: score = (liked + prior) / (n + 2 * prior)
+
+    def __post_init__(self) -> None:
+        at_least("history-positivity", "history_size", self.history_size, 1)
+        at_least("history-positivity", "prior", self.prior, 0)
 
 
 class HistoryPositivity(PairScoring):
@@ -28,8 +42,7 @@ class HistoryPositivity(PairScoring):
     SMOKE_PARAMS: ClassVar[dict] = {}
 
     def __init__(self, history_size: int = 10, prior: float = 0.0) -> None:
-        if history_size < 1 or prior < 0:
-            raise ValueError("history-positivity: history_size must be >= 1 and prior >= 0")
+        HistoryPositivityConfig(history_size, prior)  # validates
         self.history_size = int(history_size)
         self.prior = float(prior)
 

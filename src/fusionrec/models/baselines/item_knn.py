@@ -13,6 +13,7 @@ probability: AUC is unchanged (the map is increasing) while log-loss and accurac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ import numpy as np
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.params import at_least
 
 
 def platt_scaling(x: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:
@@ -65,6 +67,19 @@ def top_per_row(matrix, k: int):
     return sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
 
 
+@dataclass(frozen=True)
+class ItemKNNConfig:
+    """``model.params`` of ``item-knn``."""
+
+    k: int = 100           # neighbours kept per item (0 keeps every neighbour)
+    shrink: float = 0.0    # added to the cosine denominator: damps similarities few users back
+    calibrate: bool = True  # Platt scaling on the validation rows of CTR splits
+
+    def __post_init__(self) -> None:
+        at_least("item-knn", "k", self.k, 0)
+        at_least("item-knn", "shrink", self.shrink, 0)
+
+
 class ItemKNN:
     """Item–item cosine kNN. Parameters: ``k`` neighbours per item (0 = all), ``shrink``
     (added to the cosine denominator, damping similarities backed by few users), ``calibrate``
@@ -74,10 +89,7 @@ class ItemKNN:
     SMOKE_PARAMS: ClassVar[dict] = {"k": 20}
 
     def __init__(self, k: int = 100, shrink: float = 0.0, calibrate: bool = True) -> None:
-        if k < 0:
-            raise ValueError(f"k must be >= 0 (0 keeps every neighbour), got {k}")
-        if shrink < 0:
-            raise ValueError(f"shrink must be >= 0, got {shrink}")
+        ItemKNNConfig(k, shrink, calibrate)  # validates
         self.k, self.shrink, self.calibrate = k, float(shrink), bool(calibrate)
 
     def get_params(self) -> dict[str, Any]:

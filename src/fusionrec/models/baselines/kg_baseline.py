@@ -13,6 +13,7 @@ tables and aggregator weights.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -25,6 +26,7 @@ from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_
 from fusionrec.models.baselines.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.params import PAIR_LOSSES, MissingSourceError, at_least, one_of
 
 #: KGCN's Last.FM setting, except a larger batch and learning rate (fewer, cheaper steps). One
 #: thread: the tensors are tiny, and extra threads only add synchronisation on a busy machine.
@@ -99,6 +101,24 @@ def _kgcn_module(n_users: int, n_entities: int, n_relations: int, dim: int, n_it
     return KGCNModule()
 
 
+@dataclass(frozen=True)
+class KGCNConfig:
+    """``model.params`` of ``kgcn``."""
+
+    embedding_dim: int = 16   # width of user, entity and relation vectors
+    n_iter: int = 1           # receptive-field depth (hops over the knowledge graph)
+    neighbours: int = 8       # neighbours sampled per entity
+    l2_weight: float = 1e-4   # L2 on the batch's vectors
+    loss: str = "auto"        # auto (BCE) | bce | bpr
+    n_negatives: int = 1      # sampled negatives per positive on top-K splits
+
+    def __post_init__(self) -> None:
+        for key in ("embedding_dim", "n_iter", "neighbours", "n_negatives"):
+            at_least("kgcn", key, getattr(self, key), 1)
+        at_least("kgcn", "l2_weight", self.l2_weight, 0)
+        one_of("kgcn", "loss", self.loss, PAIR_LOSSES)
+
+
 class KGCN:
     """KGCN with the sum aggregator.
 
@@ -115,14 +135,7 @@ class KGCN:
     def __init__(self, embedding_dim: int = 16, n_iter: int = 1, neighbours: int = 8,
                  l2_weight: float = 1e-4, loss: str = "auto", n_negatives: int = 1,
                  trainer: TrainerConfig | Mapping | None = None) -> None:
-        for key, value in (("embedding_dim", embedding_dim), ("n_iter", n_iter),
-                           ("neighbours", neighbours), ("n_negatives", n_negatives)):
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-        if l2_weight < 0:
-            raise ValueError(f"l2_weight must be >= 0, got {l2_weight}")
-        if loss not in ("auto", "bpr", "bce"):
-            raise ValueError(f"loss must be auto, bpr or bce, got {loss!r}")
+        KGCNConfig(embedding_dim, n_iter, neighbours, l2_weight, loss, n_negatives)  # validates
         self.embedding_dim, self.n_iter, self.neighbours = embedding_dim, n_iter, neighbours
         self.l2_weight, self.loss_name, self.n_negatives = l2_weight, loss, n_negatives
         self.trainer = (trainer if isinstance(trainer, TrainerConfig)
@@ -144,8 +157,8 @@ class KGCN:
 
         features = split.features
         if features.kg is None:
-            raise ValueError(f"kgcn needs a knowledge graph (the kg source), but dataset "
-                             f"{features.name!r} has none")
+            raise MissingSourceError("kgcn needs a knowledge graph (the kg source), but dataset "
+                                     f"{features.name!r} has none")
         edges = kg_edges(features.kg, features.n_items, inverse="same")
         table = neighbour_table(edges, self.neighbours, seed=config.seed)
         self.resolved_loss_ = resolve_loss(self.loss_name, split.task, default_topk="bce")

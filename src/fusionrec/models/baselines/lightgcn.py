@@ -10,6 +10,7 @@ batch's ego embeddings; a fitted model keeps the propagated vectors, so inferenc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -21,6 +22,7 @@ from fusionrec.models.baselines.lightgcn_sampling import (NegativeSampler, pair_
                                                           resolve_loss, training_batches)
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.params import PAIR_LOSSES, MissingSourceError, at_least, one_of
 
 #: LightGCN's recipe (64 dims, 3 layers, Adam at 5e-3) unless the run config says else. One
 #: torch thread: on a busy shared 2-core machine a second thread made training several times
@@ -58,6 +60,26 @@ def _lightgcn_module(adjacency, n_users: int, n_items: int, dim: int, layers: in
     return LightGCNModule()
 
 
+@dataclass(frozen=True)
+class LightGCNConfig:
+    """``model.params`` of ``lightgcn``."""
+
+    embedding_dim: int = 64   # width of the layer-0 user and item vectors
+    layers: int = 3           # propagation rounds over the interaction graph
+    reg_weight: float = 1e-4  # L2 on the batch's layer-0 vectors, per row
+    loss: str = "auto"        # auto (BPR on top-K splits, BCE on CTR splits) | bpr | bce
+    n_negatives: int = 1      # sampled negatives per training positive
+    init_std: float = 0.1     # standard deviation of the normal initialisation
+    social: bool = False      # also propagate over the social (friend) graph
+
+    def __post_init__(self) -> None:
+        at_least("lightgcn", "embedding_dim", self.embedding_dim, 1)
+        at_least("lightgcn", "layers", self.layers, 0)
+        at_least("lightgcn", "reg_weight", self.reg_weight, 0)
+        one_of("lightgcn", "loss", self.loss, PAIR_LOSSES)
+        at_least("lightgcn", "n_negatives", self.n_negatives, 1)
+
+
 class LightGCN:
     """LightGCN over training interactions (plus friends with ``social=True``).
 
@@ -74,16 +96,8 @@ class LightGCN:
     def __init__(self, embedding_dim: int = 64, layers: int = 3, reg_weight: float = 1e-4,
                  loss: str = "auto", n_negatives: int = 1, init_std: float = 0.1,
                  social: bool = False, trainer: TrainerConfig | Mapping | None = None) -> None:
-        if embedding_dim < 1:
-            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
-        if layers < 0:
-            raise ValueError(f"layers must be >= 0, got {layers}")
-        if reg_weight < 0:
-            raise ValueError(f"reg_weight must be >= 0, got {reg_weight}")
-        if loss not in ("auto", "bpr", "bce"):
-            raise ValueError(f"loss must be auto, bpr or bce, got {loss!r}")
-        if n_negatives < 1:
-            raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
+        LightGCNConfig(embedding_dim, layers, reg_weight, loss, n_negatives, init_std,
+                       social)  # validates
         self.embedding_dim, self.layers, self.reg_weight = embedding_dim, layers, reg_weight
         self.loss_name, self.n_negatives, self.init_std = loss, n_negatives, init_std
         self.social = bool(social)
@@ -110,8 +124,8 @@ class LightGCN:
         pos = split.train.positives()
         if self.social:
             if features.social is None:
-                raise ValueError(f"lightgcn with social=true needs a social source, but dataset "
-                                 f"{features.name!r} has none")
+                raise MissingSourceError("lightgcn with social=true needs a social source, but "
+                                         f"dataset {features.name!r} has none")
             s = features.social
             adjacency = social_bipartite_adjacency(pos.user, pos.item, s.source, s.target,
                                                    n_users, n_items, directed=s.directed)

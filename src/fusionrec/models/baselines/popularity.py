@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,6 +11,11 @@ import numpy as np
 from fusionrec.data.split import Split
 from fusionrec.models.baselines.persist import load_model_files, save_model_files
 from fusionrec.models.baselines.ranking import SeenItems, recommend_by_scores
+
+
+@dataclass(frozen=True)
+class PopularityConfig:
+    """``popularity`` takes no parameters."""
 
 
 class Popularity:
@@ -21,6 +27,8 @@ class Popularity:
 
     name: ClassVar[str] = "popularity"
     sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
+    # A cold user gets everyone's list; cold items all have count 0, so it cannot rank them.
+    cold_start: ClassVar[frozenset[str]] = frozenset({"users"})
     SMOKE_PARAMS: ClassVar[dict] = {}  # fast settings for the shared conformance tests
 
     def fit(self, split: Split) -> "Popularity":

@@ -83,6 +83,16 @@ def recommend_by_pair_scores(score: Callable[[np.ndarray, np.ndarray], np.ndarra
     return recommend_by_scores(rows, users, k, seen, exclude_seen, batch_size=batch_size)
 
 
+class ScoreAllRanking:
+    """``recommend`` for models that score whole rows: ``score_all(users) -> (n, n_items)``,
+    with ``_check_fitted`` and ``seen_`` (the training items to skip)."""
+
+    def recommend(self, users: np.ndarray, k: int = 10,
+                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
+
+
 class PairScoring:
     """``score`` and ``recommend`` for models whose primitive is ``score_pairs(Pairs)`` (a row
     carries its own history): ``score`` builds unlabelled rows, ``recommend`` scores every item

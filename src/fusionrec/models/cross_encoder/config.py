@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fusionrec.errors import FusionRecError, did_you_mean
+
 #: How much of the language model is trained.
 MODES = ("lora", "prefix", "top_k", "full", "frozen", "none")
 #: ``lm``: the LM's classification logit alone (the seed's recipe). ``hybrid``: LM logit plus a
@@ -19,7 +21,7 @@ SIDE_FEATURES = ("positivity", "recent_positivity", "similarity", "quality", "it
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-class CrossEncoderConfigError(ValueError):
+class CrossEncoderConfigError(FusionRecError, ValueError):
     """An invalid cross-encoder setting; the message names the key."""
 
 
@@ -27,7 +29,8 @@ def _tuple(value, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     values = (value,) if isinstance(value, str) else tuple(value)
     bad = [v for v in values if v not in allowed]
     if bad:
-        raise CrossEncoderConfigError(f"cross-encoder {key}: unknown {bad}; known: {allowed}")
+        hint = did_you_mean(str(bad[0]), allowed) or ";"
+        raise CrossEncoderConfigError(f"cross-encoder {key}: unknown {bad}{hint} known: {allowed}")
     return values
 
 
@@ -52,39 +55,41 @@ class CrossEncoderConfig:
       rule and the parameter-free centroid head); the valid AUC picks one.
     """
 
-    model: str = "all-MiniLM-L6-v2"
-    feature_model: str | None = None
+    model: str = "all-MiniLM-L6-v2"  # Hugging Face sequence classifier (bundled: all-MiniLM-L6-v2)
+    feature_model: str | None = None  # encoder of the side features (null: model)
     mode: str = "lora"
+    # lm (the LM logit alone) | hybrid (LM logit + a linear head over side features)
     head: str = "hybrid"
+    # what the prompt may mention (drop names for ablations)
     prompt_sources: tuple[str, ...] = PROMPT_SOURCES
-    side_features: tuple[str, ...] = SIDE_FEATURES
+    side_features: tuple[str, ...] = SIDE_FEATURES  # per-row side features of the hybrid head
     augment: bool = True
-    augment_min_history: int = 1
+    augment_min_history: int = 1  # shortest history a pseudo-row of augment may have
     augment_lm: bool = False
-    item_noun: str = "item"
+    item_noun: str = "item"  # the word for an item in the prompt (movie, song, ...)
+    # texts of a liked and a disliked item, for the quality side feature
     quality_probes: tuple[str, str] = ("a highly acclaimed, much loved classic",
                                        "a poorly reviewed, forgettable flop")
-    max_length: int = 160
-    item_budget: int = 48
-    history_size: int = 10
-    lr: float = 2e-4
-    epochs: int = 8
-    batch_size: int = 16
-    weight_decay: float = 0.01
+    max_length: int = 160  # tokens per prompt
+    item_budget: int = 48  # tokens of the prompt that go to the candidate item
+    history_size: int = 10  # history entries per prompt
+    lr: float = 2e-4  # learning rate of the LM
+    epochs: int = 8  # maximum training epochs of the LM
+    batch_size: int = 16  # prompts per training step
+    weight_decay: float = 0.01  # AdamW weight decay of the LM
     l2_grid: tuple[float, ...] = (0.5, 2.0, 8.0, 32.0, 128.0, 512.0, 2048.0)
-    patience: int = 2
+    patience: int = 2  # epochs without a better valid AUC before stopping
     valid_rows: int = 256
     top_k_layers: int = 2
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    prefix_tokens: int = 10
-    precision: str = "auto"
-    seed: int = 0
-    num_threads: int = 0
-    cache_dir: str | None = None
-    progress: bool = True
-
+    lora_r: int = 8  # LoRA rank (mode lora)
+    lora_alpha: int = 16  # LoRA scaling (mode lora)
+    lora_dropout: float = 0.1  # LoRA dropout (mode lora)
+    prefix_tokens: int = 10  # virtual tokens (mode prefix)
+    precision: str = "auto"  # auto | fp32 | bf16 for the LM's training and scoring
+    seed: int = 0  # seed of negatives, initialisation and shuffling (default: trainer.seed)
+    num_threads: int = 0  # torch threads (0: torch's default)
+    cache_dir: str | None = None  # embedding cache of the side features' encoder
+    progress: bool = True  # show progress bars
     def __post_init__(self) -> None:
         def check(ok: bool, key: str, message: str) -> None:
             if not ok:
@@ -140,7 +145,8 @@ class CrossEncoderConfig:
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise CrossEncoderConfigError(f"cross-encoder: unknown key(s) {unknown}; "
+            hint = did_you_mean(unknown[0], known) or ";"
+            raise CrossEncoderConfigError(f"cross-encoder: unknown key(s) {unknown}{hint} "
                                           f"known: {known}")
         return cls(**values)
 

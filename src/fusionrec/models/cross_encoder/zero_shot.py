@@ -12,6 +12,7 @@ Neither reads a label other than the row's own history labels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,8 +20,21 @@ import numpy as np
 from fusionrec.data.schema import Dataset
 from fusionrec.data.split import Pairs
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
+from fusionrec.models.params import one_of
 
 METHODS = ("history-similarity", "prompt-cosine")
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig(CrossEncoderConfig):
+    """``model.params`` of ``cross-encoder-zero-shot``: a ``method`` plus the cross-encoder's
+    own settings (prompt sources, history size, ``feature_model``, ...)."""
+
+    method: str = "history-similarity"  # history-similarity | prompt-cosine
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("cross-encoder-zero-shot", "method", self.method, METHODS)
 
 
 def zero_shot_scores(features: Dataset, pairs: Pairs, method: str,

@@ -21,6 +21,7 @@ from fusionrec.data.split import Pairs, Split
 from fusionrec.models.baselines.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.zero_shot import METHODS
+from fusionrec.models.params import one_of
 
 PROMPTS_FILE = "prompts.json"
 
@@ -35,9 +36,7 @@ class CrossEncoderZeroShot(PairScoring):
 
     def __init__(self, method: str = "history-similarity",
                  config: CrossEncoderConfig | dict | None = None, **params) -> None:
-        if method not in METHODS:
-            raise ValueError(f"cross-encoder-zero-shot: unknown method {method!r}; "
-                             f"known: {METHODS}")
+        one_of("cross-encoder-zero-shot", "method", method, METHODS)
         self.method = method
         if isinstance(config, CrossEncoderConfig):
             self.config = config.replace(**params) if params else config

@@ -13,6 +13,7 @@ from torch import nn
 from fusionrec.data.schema import Dataset
 from fusionrec.models.fusion.config import FUSABLE_SOURCES, FusionConfig
 from fusionrec.models.fusion.sources import TrainingGraph
+from fusionrec.models.params import MissingSourceError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ def resolve_sources(config: FusionConfig, features: Dataset) -> tuple[str, ...]:
         return have
     missing = [s for s in config.sources if s not in have]
     if missing:
-        raise ValueError(f"fusion: source(s) {missing} were requested but dataset "
-                         f"{features.name!r} does not provide them (it has {list(have)})")
+        raise MissingSourceError(f"fusion: source(s) {missing} were requested but dataset "
+                                 f"{features.name!r} does not provide them (it has "
+                                 f"{list(have)})")
     return tuple(s for s in FUSABLE_SOURCES if s in config.sources)
 
 
@@ -96,7 +98,8 @@ def _attribute_encoder(features: Dataset, side: str, graph: TrainingGraph,
     else:
         native = feature_bags(features.user_attributes, None, features.n_users)
     if not native.bag.shape[1] and not native.numeric.shape[1]:
-        raise ValueError(f"fusion: {side}_attributes of {features.name!r} has no usable column")
+        raise MissingSourceError(f"fusion: {side}_attributes of {features.name!r} has no "
+                                 "usable column")
     return AttributeEncoder(native, side, graph, config.embedding_dim, extra, config.init_std)
 
 

@@ -1,36 +1,14 @@
 """Hyper-parameters of the fusion recommender: one frozen dataclass, validated on creation.
 
-CPU cost of ``lm_mode`` (one epoch)
------------------------------------
-Last.FM ``lastfm-kg`` / ``ctr-kgcn`` (25,408 training rows, 13 steps of 2,048, 3,846 item
-texts of ~50 MiniLM tokens on average), all sources, bundled all-MiniLM-L6-v2, ``text_user:
-profile``, defaults ``lm_batch_texts: 64``, ``lm_top_k: 2``, ``lora_r: 8``,
-``prefix_tokens: 10``; 2 torch threads on the shared 2-core Xeon (AMX) box at load average
-5.5-6.3, ``nice -n 10`` (``benchmarks/fusion_lm_cost.py --fraction 0.16
---refresh-fraction 0.1``). **Extrapolated**: steps timed on 2 of the 13 steps and the refresh
-on 10% of the texts, then scaled; on this busy machine the wall times swing up to 5x between
-runs, so the CPU seconds are the steadier figure (an idle machine would take about CPU / 2).
-
-=======  =============  =========  ===========  ============  ===========
-mode     LM params      steps s    refresh s    epoch wall s  epoch CPU s
-=======  =============  =========  ===========  ============  ===========
-frozen   0              50         0            50            26
-top_k    3.5 M          244        164          408           210
-lora     74 k           388        206          594           321
-prefix   46 k           285        137          422           227
-full     22.6 M         189        155          345           237
-=======  =============  =========  ===========  ============  ===========
-
-So a fine-tuned LM costs about 8-12x a frozen one per epoch: about half of that the ~64 texts
-re-encoded with gradients (``lm_batch_texts`` and ``lm_max_length`` scale it), the other half
-the refresh of all 3,846 texts after each epoch (scales with the number of texts, not with
-``lm_batch_texts``). Building the LM and tokenising the texts adds 3-13 s once.
+Lab notes (the measured CPU cost of each ``lm_mode``): benchmarks/results/NOTES.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
+
+from fusionrec.models.params import ParamsError, names_among
 
 #: Sources the fusion model has an encoder for, in the order their vectors are stacked.
 FUSABLE_SOURCES: tuple[str, ...] = (
@@ -41,7 +19,7 @@ RETRIEVAL_LOSSES = ("bpr", "softmax", "full_softmax")
 
 
 def _fail(key: str, message: str, value: Any) -> None:
-    raise ValueError(f"fusion params: {key} {message}, got {value!r}")
+    raise ParamsError(f"fusion params: {key} {message}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -92,27 +70,27 @@ class FusionConfig:
       the rest at ``trainer.lr``; ``lm_max_length`` caps the LM's tokens per text (default:
       ``encoder.max_length``; the cached table is built at the same length).
 
-    CPU cost of one epoch per ``lm_mode``: see this module's docstring.
+    CPU cost of one epoch per ``lm_mode``: benchmarks/results/NOTES.md.
     """
 
-    embedding_dim: int = 64
+    embedding_dim: int = 64  # width of every source's vectors and of the fused vector
     sources: str | tuple[str, ...] = "all"
     fusion: str = "concat"
     source_dropout: float = 0.1
     heads: str | tuple[str, ...] = "auto"
     retrieval_loss: str = "bpr"
     retrieval_weight: float = 1.0
-    n_negatives: int = 1
-    temperature: float = 0.2
+    n_negatives: int = 1  # negatives per positive (bpr) or shared pool size (softmax)
+    temperature: float = 0.2  # softmax temperature of the retrieval loss
     layers: int = 2
-    social_layers: int = 2
+    social_layers: int = 2  # LightGCN layers over the social graph
     kg_layers: int = 1
     kg_neighbours: int = 8
-    hidden: tuple[int, ...] = (128, 64)
+    hidden: tuple[int, ...] = (128, 64)  # widths of the MLP layers of the CTR head
     text_hidden: int = 128
     text_user: str = "profile"
-    mlp_dropout: float = 0.1
-    init_std: float = 0.1
+    mlp_dropout: float = 0.1  # dropout between the MLP layers
+    init_std: float = 0.1  # standard deviation of the ID tables' normal initialisation
     mask_cold_ids: bool = False
     cross_source: bool = False
     cosine_scale: float = 0.0
@@ -134,8 +112,8 @@ class FusionConfig:
                 object.__setattr__(self, "sources", (self.sources,))
             sources = tuple(self.sources)
             object.__setattr__(self, "sources", sources)
-            unknown = [s for s in sources if s not in FUSABLE_SOURCES]
-            if unknown or not sources or len(set(sources)) != len(sources):
+            names_among("fusion", "sources", sources, FUSABLE_SOURCES)
+            if not sources or len(set(sources)) != len(sources):
                 _fail("sources", f'must be "all" or distinct names among {FUSABLE_SOURCES}',
                       self.sources)
         if self.fusion not in FUSIONS:

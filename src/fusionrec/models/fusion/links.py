@@ -42,7 +42,7 @@ class FusionLinks(FusionRecommender):
     """Parameters: :class:`~fusionrec.models.fusion.config.FusionConfig`'s (heads, losses and
     negatives are unused) plus ``folds`` (edge-hiding parts, >= 2; 1 trains over the whole
     graph) and ``prior`` (``none`` or a name in
-    :data:`~fusionrec.models.links.neighbours.PRIORS`); ``trainer`` as
+    :data:`~fusionrec.models.links.params.PRIORS`); ``trainer`` as
     :class:`FusionRecommender`."""
 
     name: ClassVar[str] = "fusion-links"
@@ -51,13 +51,9 @@ class FusionLinks(FusionRecommender):
 
     def __init__(self, trainer: TrainerConfig | Mapping | None = None, folds: int = 4,
                  prior: str = "adamic-adar", **params: Any) -> None:
-        from fusionrec.models.links.neighbours import PRIORS
+        from fusionrec.models.links.params import FusionLinksConfig
 
-        if not isinstance(folds, int) or folds < 1:
-            raise ValueError(f"fusion-links: folds must be an int >= 1, got {folds!r}")
-        if prior != "none" and prior not in PRIORS:
-            raise ValueError(f"fusion-links: prior must be none or one of {PRIORS}, "
-                             f"got {prior!r}")
+        FusionLinksConfig(folds=folds, prior=prior)  # validates the link settings
         self.folds, self.prior = folds, prior
         super().__init__(trainer, **params)
 

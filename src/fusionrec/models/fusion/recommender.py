@@ -58,6 +58,20 @@ class FusionRecommender:
                         else TrainerConfig(**dict(trainer or {})))
         self.text_features = None
 
+    @property
+    def cold_start(self) -> frozenset[str]:
+        """What the fitted model can score without training interactions: items through
+        their text, attributes or KG; users through attributes, friends or (``text_user``
+        ``lm``/``both``) their own text. Empty before ``fit``."""
+        sources = set(getattr(self, "sources_", ()))
+        out = set()
+        if sources & {"item_text", "item_attributes", "kg"}:
+            out.add("items")
+        if sources & {"user_attributes", "social"} or (
+                "item_text" in sources and self.config.text_user in ("lm", "both")):
+            out.add("users")
+        return frozenset(out)
+
     def get_params(self) -> dict[str, Any]:
         return {**self.config.to_dict(), "trainer": asdict(self.trainer)}
 

@@ -25,12 +25,9 @@ from fusionrec.models.links.graph import (
     require_links,
 )
 
-#: the pair priors a link model can add to its own score, by name
-PRIORS = ("adamic-adar", "common-neighbours")
-
-
 def prior_scorer(name: str, adjacency):
-    """The fitted neighbourhood scorer ``name`` (one of :data:`PRIORS`) over ``adjacency``."""
+    """The fitted neighbourhood scorer ``name`` (one of
+    :data:`~fusionrec.models.links.params.PRIORS`) over ``adjacency``."""
     return {"adamic-adar": AdamicAdar, "common-neighbours": CommonNeighbours}[name] \
         .from_adjacency(adjacency)
 
