@@ -42,6 +42,8 @@ PARAMS: dict[str, str] = {
     "content-knn": "fusionrec.models.baselines.cosine:CosineConfig",
     "lm-zero-shot": "fusionrec.models.baselines.cosine:CosineConfig",
     "fusion": "fusionrec.models.fusion.config:FusionConfig",
+    "random": "fusionrec.models.baselines.random_scores:RandomConfig",
+    "content-map": "fusionrec.models.baselines.content_map:ContentMapConfig",
     "common-neighbours": "fusionrec.models.links.params:NeighbourConfig",
     "adamic-adar": "fusionrec.models.links.params:NeighbourConfig",
     "friend-degree": "fusionrec.models.links.params:NeighbourConfig",

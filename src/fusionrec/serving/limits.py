@@ -16,8 +16,10 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fusionrec.errors import FusionRecError
 
-class BodyTooLarge(HTTPException):
+
+class BodyTooLarge(FusionRecError, HTTPException):
     """Raised from ``receive`` once a streamed body passes the limit. An ``HTTPException``
     because FastAPI turns any other error while reading the body into a 400."""
 
