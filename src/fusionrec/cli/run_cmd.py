@@ -144,6 +144,10 @@ def _recommend(args: argparse.Namespace) -> int:
         raise UserError(f"unknown user {args.user!r} in {args.run_dir}/users.json "
                         f"(e.g. {', '.join(users.ids[:3])})")
     ranked, scores = model.recommend(np.array([users.index(args.user)]), k=args.k)
+    if manifest.get("protocol", {}).get("task") == "links":  # a link run ranks people
+        for rank, (other, score) in enumerate(zip(ranked[0], scores[0]), start=1):
+            print(f"{rank:>3}. user {users.ids[int(other)]}  ({score:.4f})")
+        return 0
     names = _item_names(config, run_data_dir(config, manifest, args.data_dir))
     for rank, (item, score) in enumerate(zip(ranked[0], scores[0]), start=1):
         raw = items.ids[int(item)]

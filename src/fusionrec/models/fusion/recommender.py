@@ -256,6 +256,7 @@ class FusionRecommender:
                         "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
                         "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
+        self._save_extra(tensors, state)
         lm = getattr(self, "text_lm_", None)
         if lm is not None:  # the fine-tuned LM and the text vectors it gave every row
             tensors.update({f"text.{side}": v for side, v in self.text_vectors().items()})
@@ -312,7 +313,14 @@ class FusionRecommender:
             model.text_lm_ = TrainableTextLM.load(Path(directory) / LM_DIR)
             model.text_vectors_ = {k[len("text."):]: v for k, v in tensors.items()
                                    if k.startswith("text.")}
+        model._load_extra(tensors, state)
         return model
+
+    def _save_extra(self, tensors: dict, state: dict) -> None:
+        """Hook for subclasses: add their own tensors and state before saving (in place)."""
+
+    def _load_extra(self, tensors: Mapping[str, np.ndarray], state: Mapping[str, Any]) -> None:
+        """Hook for subclasses: restore what :meth:`_save_extra` added."""
 
 
 
