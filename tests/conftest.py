@@ -16,6 +16,16 @@ os.environ.setdefault("FUSIONREC_CACHE", tempfile.mkdtemp(prefix="fusionrec-test
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """CPU tests stay the default: on a machine with a GPU only a run that selects the ``gpu``
+    marker (``pytest -m gpu``) lets torch see it. Everything else runs as CI runs it, on the
+    CPU: ``trainer.device: auto`` would otherwise pick the GPU, whose kernels are not
+    bit-reproducible (the seeded tests compare weights exactly)."""
+    selected = (config.getoption("markexpr") or "").replace("not gpu", "")
+    if "gpu" not in selected:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA first initialises: not yet
+
+
 def shared_data_dir() -> Path:
     """The real-data root: ``$FUSIONREC_DATA`` or ``<repo>/../shared/data``; skips when absent."""
     root = os.environ.get("FUSIONREC_DATA")
@@ -47,7 +57,9 @@ def store_url(request, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A random-weight 2-layer, 32-wide BERT with a one-logit head and the bundled MiniLM
-    tokenizer, saved as a local model folder (offline; its scores mean nothing)."""
+    tokenizer, saved as a local model folder (offline; its scores mean nothing). Where the
+    bundled package is not installed (a lent GPU machine), ``$FUSIONREC_TOKENIZER_DIR`` names
+    a folder with the same tokenizer files (``benchmarks/gpu_check.py --prepare`` writes one)."""
     import shutil
 
     import torch
@@ -56,9 +68,11 @@ def tiny_bert(tmp_path_factory) -> Path:
     from fusionrec.encoders.resolve import _bundled_path
 
     folder = tmp_path_factory.mktemp("tiny-bert")
+    given = os.environ.get("FUSIONREC_TOKENIZER_DIR")
+    source = Path(given) if given else _bundled_path()
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
                  "special_tokens_map.json"):
-        shutil.copy(_bundled_path() / name, folder / name)
+        shutil.copy(source / name, folder / name)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,

@@ -191,9 +191,9 @@ def test_cli_refuses_in_one_line_and_reloads_cold_runs(tmp_path, capsys):
     configs = Path(__file__).resolve().parents[1] / "configs"
     fast = ["--set", "trainer.epochs=1", "--set", "trainer.num_threads=1", "--no-progress"]
     assert main(["train", "-c", str(configs / "quickstart-bprmf.yaml"), "--out",
-                 str(tmp_path / "bpr"), "--set", "protocol.name=cold-items", *fast]) == 1
+                 str(tmp_path / "bpr"), "--set", "protocol.name=cold-items", *fast]) == 2  # a user error
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith("error: bpr-mf cannot score cold items")
+    assert len(error) == 1 and error[0].startswith("fusionrec: error: bpr-mf cannot score cold items")
     run = tmp_path / "pop"
     assert main(["train", "-c", str(configs / "quickstart-popularity.yaml"), "--out", str(run),
                  "--set", "protocol.name=cold-users", "--set", "protocol.params.user_shots=1",

@@ -19,12 +19,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fusionrec"
 
 # Lowest first. A module may import its own layer or any lower one, never a higher one.
-# The order (ARCHITECTURE.md), with the root modules placed: errors, extras, locks and
-# the precision names import nothing of ours, so they sit at the bottom; config.py holds the
+# The order (ARCHITECTURE.md), with the root modules placed: devices, errors, extras,
+# locks and the precision names import no layer, so they sit at the bottom; config.py holds the
 # sections models are built with (trainer settings), so it sits just below models; explain/
 # reads models and is read by serving; privacy (forgetting, DP) is used by serving.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("fusionrec", "fusionrec.errors", "fusionrec.extras", "fusionrec.locks", "fusionrec.precision"),
+    ("fusionrec", "fusionrec.devices", "fusionrec.errors", "fusionrec.extras", "fusionrec.locks",
+     "fusionrec.precision"),
     ("fusionrec.data",),
     ("fusionrec.text",),
     ("fusionrec.encoders",),

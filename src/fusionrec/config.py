@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
+from fusionrec.devices import DEVICE_CHOICES, device_spec_error
 from fusionrec.encoders.config import EncoderConfig
 from fusionrec.errors import FusionRecError, did_you_mean
 from fusionrec.precision import TRAINING_PRECISIONS
@@ -144,7 +145,10 @@ class TrainerConfig:
     monitor: str = "auto"             # valid metric; auto = ndcg@<first k> (top-K) or auc (CTR)
     seed: int = 0  # seed of initialisation, sampling and shuffling
     num_threads: int = 0              # torch intra-op threads; 0 = leave torch's default
-    precision: str = "fp32"           # fp32 | bf16: autocast of the training steps' matmuls
+    precision: str = "fp32"           # fp32 | bf16 | auto (bf16 on a GPU that has it)
+    # where every torch model trains, scores and encodes: auto | cpu | cuda | cuda:N
+    # (auto: a GPU when torch sees one); fusionrec.devices resolves it
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.optimizer in ("adamw", "sgd"), "trainer.optimizer", "must be adamw or sgd",
@@ -169,6 +173,8 @@ class TrainerConfig:
         _check(self.num_threads >= 0, "trainer.num_threads", "must be >= 0", self.num_threads)
         _check(self.precision in TRAINING_PRECISIONS, "trainer.precision",
                f"must be {' or '.join(TRAINING_PRECISIONS)}", self.precision)
+        _check(device_spec_error(self.device) is None, "trainer.device",
+               f"must be {DEVICE_CHOICES}", self.device)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
+from fusionrec.errors import FusionRecError
+
 # Import names (not distribution names) of the packages each extra in pyproject.toml installs.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "serve": ("fastapi", "uvicorn", "faiss", "prometheus_client", "swagger_ui_bundle"),
@@ -22,7 +24,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(FusionRecError, ImportError):
     """A feature's optional packages are not installed; the message names the extra."""
 
     def __init__(self, extra: str, what: str, module: str) -> None:

@@ -83,8 +83,9 @@ def _train(args: argparse.Namespace) -> int:
     from fusionrec.training.run import resolve_train_config, train_run
 
     out = Path(args.out)
-    with launch() as strategy:  # DDP when started by torchrun with several processes
-        config = resolve_train_config(args.config, out, args.overrides, args.resume)
+    # read (no writes) before the process group exists: its backend follows trainer.device
+    config = resolve_train_config(args.config, out, args.overrides, args.resume)
+    with launch(config.trainer.device) as strategy:  # DDP when torchrun started several
         strategy.barrier()  # every rank checks --out before rank 0 writes into it
         result = train_run(config, out, resume=args.resume, data_dir=args.data_dir,
                            progress=args.progress, strategy=strategy)
@@ -143,6 +144,10 @@ def _recommend(args: argparse.Namespace) -> int:
         raise UserError(f"unknown user {args.user!r} in {args.run_dir}/users.json "
                         f"(e.g. {', '.join(users.ids[:3])})")
     ranked, scores = model.recommend(np.array([users.index(args.user)]), k=args.k)
+    if manifest.get("protocol", {}).get("task") == "links":  # a link run ranks people
+        for rank, (other, score) in enumerate(zip(ranked[0], scores[0]), start=1):
+            print(f"{rank:>3}. user {users.ids[int(other)]}  ({score:.4f})")
+        return 0
     names = _item_names(config, run_data_dir(config, manifest, args.data_dir))
     for rank, (item, score) in enumerate(zip(ranked[0], scores[0]), start=1):
         raw = items.ids[int(item)]

@@ -71,9 +71,23 @@ def visible_pairs(features: Dataset) -> dict[str, np.ndarray]:
     return out
 
 
+def visible_friendships(features: Dataset) -> np.ndarray:
+    """Distinct ``user * n_users + friend`` keys of ``features.social``, in both directions (an
+    undirected edge shows each endpoint the other)."""
+    if features.social is None:
+        return np.zeros(0, dtype=np.int64)
+    source, target = features.social.both_directions()
+    return np.unique(pair_keys(source, target, features.n_users))
+
+
 def find_leaks(split: "Split") -> dict[str, int]:
     """Number of held-out (valid/test) pairs visible through each source of ``split.features``;
-    all zeros for a leak-free split."""
+    all zeros for a leak-free split. For link splits (task ``links``) the held-out pairs are
+    friendships, counted in either direction in the social source."""
+    if split.task == "links":
+        n = split.features.n_users
+        held = heldout_keys(n, split.valid, split.test)
+        return {"social": int(np.isin(visible_friendships(split.features), held).sum())}
     held = heldout_keys(split.features.n_items, split.valid, split.test)
     return {name: int(np.isin(keys, held).sum())
             for name, keys in visible_pairs(split.features).items()}

@@ -43,10 +43,11 @@ def _columns(split: Split, dataset: Dataset) -> dict[str, list]:
     if with_history:
         cols.update(history_items=[], history_labels=[])
     items = np.asarray(dataset.items.ids + (None,), dtype=object)  # index -1 -> None
+    targets = _target_vocab(split.task, dataset)
     for name, p in zip(PARTS, pairs):
         cols["part"] += [name] * len(p)
         cols["user"] += list(dataset.users.raw(p.user))
-        cols["item"] += list(dataset.items.raw(p.item))
+        cols["item"] += list(targets.raw(p.item))
         cols["label"] += [float(v) for v in p.label]
         if with_history:
             hist = p.history_items if p.history_items is not None else np.zeros((len(p), 0), int)
@@ -55,6 +56,11 @@ def _columns(split: Split, dataset: Dataset) -> dict[str, list]:
             cols["history_labels"] += [[None if i < 0 else float(v) for i, v in zip(h, lab)]
                                        for h, lab in zip(hist, labels)]
     return cols
+
+
+def _target_vocab(task: str, dataset: Dataset):
+    """The vocabulary of the ``item`` column: users for link protocols (user→user pairs)."""
+    return dataset.users if task == "links" else dataset.items
 
 
 def rows_sha256(cols: dict[str, list]) -> str:
@@ -121,7 +127,7 @@ def read_manifest(path: str | Path, dataset: Dataset) -> Split:
                         f"rows do not match the sha256 in {meta_path.name}; the file was changed")
     part = np.asarray(cols["part"], dtype=object)
     user = _indices(dataset.users, cols["user"], rows_path, "user")
-    item = _indices(dataset.items, cols["item"], rows_path, "item")
+    item = _indices(_target_vocab(meta["task"], dataset), cols["item"], rows_path, "item")
     label = np.asarray(cols["label"], dtype=np.float32)
     hist_items = hist_labels = None
     if "history_items" in cols:

@@ -12,7 +12,7 @@ import numpy as np
 
 from fusionrec.data.schema import Dataset, _check_lengths, _frozen_array, _optional_array
 
-Task = Literal["ctr", "topk"]
+Task = Literal["ctr", "topk", "links"]
 ColdKind = Literal["items", "users"]
 
 
@@ -26,6 +26,7 @@ class Pairs:
     """(user, item, label) rows in dense indices.
 
     For top-K protocols every row is a positive (label 1). For CTR protocols labels are 0/1.
+    For link protocols (task ``"links"``) ``item`` holds the other *user*'s index.
     ``history_items``/``history_labels`` (shape ``(n, h)``, ``-1`` padded) carry a per-row
     context, e.g. the 10 previous movies of the few-shot TALLRec protocol.
     """

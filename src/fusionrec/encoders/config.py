@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from fusionrec.devices import DEVICE_CHOICES, device_spec_error
 from fusionrec.errors import FusionRecError
 from fusionrec.precision import ENCODER_PRECISIONS
 
@@ -22,7 +23,6 @@ CACHE_ENV = "FUSIONREC_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/fusionrec/embeddings")
 
 POOLINGS = ("auto", "mean", "cls", "last")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class EncoderConfigError(FusionRecError, ValueError):
@@ -56,7 +56,7 @@ class EncoderConfig:
     precision: str = "auto"
     compile: Any = "auto"
     cache_dir: str | None = None
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (a run passes trainer.device)
     normalize: bool = True  # L2-normalise the embeddings
     num_threads: int = 0
 
@@ -77,7 +77,7 @@ class EncoderConfig:
               f"must be one of {ENCODER_PRECISIONS}")
         check(isinstance(self.compile, bool) or self.compile == "auto", "compile",
               "must be true, false or auto")
-        check(self.device in DEVICES, "device", f"must be one of {DEVICES}")
+        check(device_spec_error(self.device) is None, "device", f"must be {DEVICE_CHOICES}")
         check(isinstance(self.normalize, bool), "normalize", "must be true or false")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")

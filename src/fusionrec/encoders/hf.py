@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fusionrec.devices import DeviceError, module_device, resolve_device
 from fusionrec.encoders.base import EncoderError, l2_normalise
 from fusionrec.encoders.config import EncoderConfig
 from fusionrec.encoders.mixed import mixed_precision_copy, uses_fused_kernels
@@ -116,10 +117,10 @@ class HFEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         path = str(self.resolved.path)
-        if self.config.device == "cuda" and not torch.cuda.is_available():
-            raise EncoderError("encoder.device is cuda but torch sees no GPU")
-        self.device = self.config.device if self.config.device != "auto" else (
-            "cuda" if torch.cuda.is_available() else "cpu")
+        try:  # the one resolution every torch model uses (fusionrec.devices)
+            self.device = str(resolve_device(self.config.device))
+        except DeviceError as error:
+            raise EncoderError(f"encoder.{error}") from None
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         with _no_loading_bar():
             model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True)
@@ -159,8 +160,10 @@ class HFEncoder:
                                  add_special_tokens=True)
         return encoded["input_ids"]
 
-    def _pad(self, ids: list[list[int]]):
+    def _pad(self, ids: list[list[int]], device=None):
         import torch
+
+        device = self.device if device is None else device
 
         width = max(len(row) for row in ids)
         input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
@@ -168,8 +171,8 @@ class HFEncoder:
         for r, row in enumerate(ids):  # right padding: real tokens first
             input_ids[r, : len(row)] = row
             mask[r, : len(row)] = 1
-        return (torch.from_numpy(input_ids).to(self.device),
-                torch.from_numpy(mask).to(self.device))
+        return (torch.from_numpy(input_ids).to(device),
+                torch.from_numpy(mask).to(device))
 
     def _embed(self, model, ids: list[list[int]]) -> np.ndarray:
         """Pooled float32 vectors ``(len(ids), dim)`` of one padded batch."""
@@ -184,7 +187,8 @@ class HFEncoder:
         n = len(ids)
         if n == 1:  # a compiled graph specialises on size-1 dims; a twin row avoids a recompile
             ids = ids * 2
-        input_ids, mask = self._pad(ids)
+        # on ``model``'s device: a fine-tuned form may have moved with the model that trains it
+        input_ids, mask = self._pad(ids, module_device(model))
         hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state[:n].float()
         mask = mask[:n]
         if self.pooling == "cls":

@@ -60,7 +60,7 @@ def autocast_context(precision: str, device: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device, dtype=dtype)
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)  # "cuda:1" too
 
 
 def low_precision_copy(model, precision: str):

@@ -3,8 +3,8 @@
 :class:`TrainableTextLM` is the Hugging Face encoder of :mod:`fusionrec.encoders.hf` (same
 tokenisation, truncation, pooling and L2 normalisation, so its vectors are drop-in replacements
 for cached ones) with an :class:`~fusionrec.encoders.trainable.LMTuning` mode applied. It always
-runs in fp32 on the CPU: cached rows refreshed by :meth:`encode` then equal what a training
-step computes for the same text.
+runs in fp32, on the device of the model that owns it (``trainer.device``): cached rows
+refreshed by :meth:`encode` then equal what a training step computes for the same text.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _hf_encoder(config: EncoderConfig):
     from fusionrec.encoders.factory import build_encoder
     from fusionrec.encoders.hf import HFEncoder
 
-    # The fusion model trains on the CPU, so its LM lives there too, in fp32 (see module doc).
+    # Built on the CPU in fp32 (see module doc); the Trainer moves it to trainer.device with
+    # the model that owns it, and ``pooled`` feeds it on whatever device it is on.
     encoder = build_encoder(dataclasses.replace(config, device="cpu", precision="fp32",
                                                 compile=False))
     if not isinstance(encoder, HFEncoder):

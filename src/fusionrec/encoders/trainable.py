@@ -134,7 +134,7 @@ def save_tuned(model, mode: str, directory: Path) -> None:
     if mode in PEFT_MODES:
         model.save_pretrained(str(directory))
         return
-    trained = {n: p.detach().contiguous().clone() for n, p in model.named_parameters()
+    trained = {n: p.detach().cpu().contiguous().clone() for n, p in model.named_parameters()
                if p.requires_grad}
     save_file(trained, str(directory / TRAINED_FILE))
 

@@ -49,7 +49,8 @@ class ActivityBreakdown:
 def training_counts(split: Split) -> np.ndarray:
     """``(n_users,)`` number of distinct training positives per user."""
     pos = split.train.positives()
-    n = split.features.n_items
+    # link splits pair users with users: their "items" can run past n_items
+    n = max(split.features.n_items, int(pos.item.max(initial=-1)) + 1)
     keys = np.unique(pos.user.astype(np.int64) * n + pos.item)
     return np.bincount(keys // n, minlength=split.features.n_users)
 

@@ -35,7 +35,7 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
 
     CTR tasks: ``ctr_metrics`` of ``sigmoid(score)`` (or of ``score`` itself when the model sets
     ``outputs_probabilities = True``). Top-K tasks: every item is ranked for each user with a
-    held-out positive; the model excludes its training items, and on the test part the user's
+    held-out positive (link tasks: every user, for each user with a held-out friendship); the model excludes its training items, and on the test part the user's
     validation items are excluded too (``exclude_valid_from_test``, RecBole's convention), so
     neither can crowd out test items. Users are ranked ``batch_size`` at a time.
     ``ctr_batch_size``: rows per batch of the per-batch mean ``batch_auc``/``batch_f1`` (in the
@@ -61,10 +61,16 @@ def evaluate_detailed(model, split: Split, part: str = "test", ks: Sequence[int]
     users, recommended, relevant = ranked_lists(model, split, part, max(int(x) for x in ks),
                                                 batch_size, exclude_valid_from_test)
     candidates = split.cold.candidates(part) if split.cold is not None else None
-    n_items = split.features.n_items if candidates is None else len(candidates)
+    n_items = n_candidates(split) if candidates is None else len(candidates)
     return Evaluation(ranking_metrics(recommended, relevant, ks=ks, n_items=n_items),
                       activity_breakdown(users, recommended, relevant, training_counts(split),
                                          ks, n_items))
+
+
+def n_candidates(split: Split) -> int:
+    """How many candidates a top-K list ranks: every item, or for link splits (task
+    ``links``, user→user) every user (the model excludes the user and their training friends)."""
+    return split.features.n_users if split.task == "links" else split.features.n_items
 
 
 def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
@@ -113,7 +119,7 @@ def ranked_lists(model, split: Split, part: str = "test", k: int = 10, batch_siz
                                                                         extra)
         return users, candidate_lists(model, users, exclude, candidates, int(k),
                                       split.features.n_items), relevant
-    return _ranked(model, positives, extra, int(k), split.features.n_items, batch_size)
+    return _ranked(model, positives, extra, int(k), n_candidates(split), batch_size)
 
 
 def _ranked(model, positives: Pairs, extra: Pairs | None, k: int, n_items: int,

@@ -63,17 +63,18 @@ class MaskableMatrix:
 
     def values(self, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised values ``(nnz,)``; ``keep (n_edges,) bool`` switches edges off."""
-        weight = torch.ones(len(self.row))
+        device = self.row.device
+        weight = torch.ones(len(self.row), device=device)
         if keep is not None:
             kept = keep[self.edge.clamp(min=0)] | (self.edge < 0)
             weight = kept.float()
         if self.norm == "none":
             return weight
-        row_sum = torch.zeros(self.shape[0]).index_add_(0, self.row, weight)
+        row_sum = torch.zeros(self.shape[0], device=device).index_add_(0, self.row, weight)
         if self.norm == "row":
             return weight * _safe_inverse(row_sum, 1.0)[self.row]
         if self.norm == "sym":
-            col_sum = torch.zeros(self.shape[1]).index_add_(0, self.col, weight)
+            col_sum = torch.zeros(self.shape[1], device=device).index_add_(0, self.col, weight)
             return (weight * _safe_inverse(row_sum, 0.5)[self.row]
                     * _safe_inverse(col_sum, 0.5)[self.col])
         raise ValueError(f"unknown normalisation {self.norm!r}; expected sym, row or none")

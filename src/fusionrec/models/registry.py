@@ -21,6 +21,12 @@ MODELS: dict[str, str] = {
     "random": "fusionrec.models.baselines.random_scores:RandomScores",
     "lm-zero-shot": "fusionrec.models.baselines.lm_zero_shot:LMZeroShot",
     "fusion": "fusionrec.models.fusion.recommender:FusionRecommender",
+    # user→user link models (task "links", protocol links-random)
+    "common-neighbours": "fusionrec.models.links.neighbours:CommonNeighbours",
+    "adamic-adar": "fusionrec.models.links.neighbours:AdamicAdar",
+    "friend-degree": "fusionrec.models.links.neighbours:FriendDegree",
+    "lightgcn-links": "fusionrec.models.links.lightgcn_links:LightGCNLinks",
+    "fusion-links": "fusionrec.models.fusion.links:FusionLinks",
 }
 
 #: Model name → the frozen dataclass of its ``model.params`` (validated when a config loads).
@@ -36,6 +42,13 @@ PARAMS: dict[str, str] = {
     "content-knn": "fusionrec.models.baselines.cosine:CosineConfig",
     "lm-zero-shot": "fusionrec.models.baselines.cosine:CosineConfig",
     "fusion": "fusionrec.models.fusion.config:FusionConfig",
+    "random": "fusionrec.models.baselines.random_scores:RandomConfig",
+    "content-map": "fusionrec.models.baselines.content_map:ContentMapConfig",
+    "common-neighbours": "fusionrec.models.links.params:NeighbourConfig",
+    "adamic-adar": "fusionrec.models.links.params:NeighbourConfig",
+    "friend-degree": "fusionrec.models.links.params:NeighbourConfig",
+    "lightgcn-links": "fusionrec.models.links.params:LightGCNLinksConfig",
+    "fusion-links": "fusionrec.models.links.params:FusionLinksConfig",
 }
 
 

@@ -28,6 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: ServeSettings) -> FastAPI:
     from fusionrec import __version__
+    from fusionrec.serving.people_routes import router as people_router
     from fusionrec.serving.privacy_routes import router as privacy_router
     from fusionrec.serving.routes import router
 
@@ -61,6 +62,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(router)
     app.include_router(privacy_router)
+    app.include_router(people_router)
     _mount_docs(app)
 
     @app.exception_handler(RequestError)

@@ -26,8 +26,9 @@ from fusionrec.serving import schemas as S
 from fusionrec.serving.auth import KeyAccess, ReadAccess, WriteAccess
 from fusionrec.serving.engine import RequestError
 from fusionrec.data.events import Event, ItemRecord, UserRecord, WriteBatch
+from fusionrec.serving.limits import BatchLimitRoute
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=BatchLimitRoute)
 K = Annotated[int, Query(ge=1, description="number of items")]
 UserId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]
 ItemId = Annotated[str, Path(min_length=1, max_length=S.ID_MAX, pattern=S.ID_PATTERN)]

@@ -9,7 +9,8 @@ of dealing whole batches out: with mean-reduced losses DDP's averaged gradient t
 single-process gradient of the full batch, so a DDP run takes the same steps as one process and
 reaches the same metrics up to float rounding (``tests/test_ddp.py`` checks this). Validation
 runs on rank 0 and its metrics are broadcast, so every rank makes the same early-stopping call.
-Collectives go through gloo for CPU tensors and NCCL for CUDA tensors.
+Collectives go through gloo for CPU tensors and NCCL for CUDA tensors; which group a launch
+joins follows ``trainer.device`` (:func:`process_group_backend`).
 """
 
 from __future__ import annotations
@@ -58,26 +59,48 @@ def torchrun_world_size() -> int:
         return 1
 
 
+def process_group_backend(device: str, local_rank: int, gpus: int) -> tuple[str, int | None]:
+    """``(backend, gpu)`` for one torchrun rank: ``cpu:gloo,cuda:nccl`` and GPU ``local_rank``
+    when ``device`` (``trainer.device``) means CUDA and this rank has a GPU, else plain gloo.
+    ``cuda`` asked for without a GPU for this rank, or ``cuda:N`` (all ranks on one GPU, which
+    NCCL refuses), is a one-line error."""
+    from fusionrec.devices import DeviceError, device_spec_error
+
+    if device_spec_error(device):
+        raise DeviceError(f"trainer.device {device_spec_error(device)}, got {device!r}")
+    if device.startswith("cuda:"):
+        raise DeviceError(f"trainer.device {device!r} pins one GPU; under torchrun use cuda or "
+                          "auto (rank r takes cuda:LOCAL_RANK)")
+    has_gpu = local_rank < gpus
+    if device == "cuda" and not has_gpu:
+        raise DeviceError(f"trainer.device cuda, but rank with LOCAL_RANK={local_rank} sees "
+                          f"{gpus} GPU(s); start at most {gpus} processes per node")
+    if device == "cpu" or not has_gpu:
+        return "gloo", None
+    return "cpu:gloo,cuda:nccl", local_rank
+
+
 class DDPStrategy(LocalStrategy):
     """DistributedDataParallel over the processes of a ``torchrun`` launch.
 
-    Joins (or reuses) the default process group: ``cpu:gloo,cuda:nccl`` when this rank has a
-    GPU (``cuda:LOCAL_RANK``), plain gloo otherwise. Modules whose parameters are on a GPU are
-    wrapped for that device; CPU modules all-reduce through gloo. ``close`` leaves the group only if
-    this strategy created it.
+    Joins (or reuses) the default process group chosen by :func:`process_group_backend` for
+    ``device`` (``trainer.device``): with a GPU per rank, NCCL (and gloo for the CPU scalars of
+    ``mean``/``on_main``), each rank on ``cuda:LOCAL_RANK``; on CPUs, gloo. Modules whose
+    parameters are on a GPU are wrapped for that device; CPU modules all-reduce through gloo.
+    ``close`` leaves the group only if this strategy created it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "auto") -> None:
         import torch
         import torch.distributed as dist
 
         self._owns_group = not dist.is_initialized()
         if self._owns_group:
-            backend = "gloo"
             local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-            if torch.cuda.is_available() and local_rank < torch.cuda.device_count():
-                torch.cuda.set_device(local_rank)
-                backend = "cpu:gloo,cuda:nccl"
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            backend, gpu = process_group_backend(device, local_rank, gpus)
+            if gpu is not None:  # so that trainer.device cuda/auto resolves to this rank's GPU
+                torch.cuda.set_device(gpu)
             dist.init_process_group(backend=backend)
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -133,15 +156,16 @@ class DDPStrategy(LocalStrategy):
             dist.destroy_process_group()
 
 
-def strategy_from_env() -> LocalStrategy:
+def strategy_from_env(device: str = "auto") -> LocalStrategy:
     """``DDPStrategy`` when launched by torchrun with more than one process, else local."""
-    return DDPStrategy() if torchrun_world_size() > 1 else LocalStrategy()
+    return DDPStrategy(device) if torchrun_world_size() > 1 else LocalStrategy()
 
 
 @contextlib.contextmanager
-def launch() -> Iterator[LocalStrategy]:
-    """The strategy for this process, closed (process group left) on exit."""
-    strategy = strategy_from_env()
+def launch(device: str = "auto") -> Iterator[LocalStrategy]:
+    """The strategy for this process (``device``: ``trainer.device``), closed (process group
+    left) on exit."""
+    strategy = strategy_from_env(device)
     try:
         yield strategy
     finally:

@@ -82,9 +82,10 @@ def make_split(dataset, config: ProtocolConfig):
 
 def build_model(config: RunConfig):
     """The configured model. The ``trainer`` section goes to constructors with a ``trainer``
-    parameter (others that take a ``seed`` get ``trainer.seed`` unless ``model.params`` sets
-    one); the ``encoder`` section (as a plain mapping, when set) to constructors with an
-    ``encoder`` parameter or ``**params``, unless ``model.params`` already holds one."""
+    parameter (others that take a ``seed`` or ``device`` get ``trainer.seed`` and
+    ``trainer.device`` unless ``model.params`` sets them); the ``encoder`` section (as a plain
+    mapping, when set) to constructors with an ``encoder`` parameter or ``**params``, unless
+    ``model.params`` already holds one."""
     from fusionrec.models.registry import model_class
 
     cls = model_class(config.model.name)
@@ -93,10 +94,12 @@ def build_model(config: RunConfig):
     open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     if "trainer" in accepted:
         params.setdefault("trainer", config.trainer)
-    elif "seed" not in params and _takes_seed(cls, accepted, open_kwargs):
+    else:
         # models that train outside the Trainer (cross-encoder) get its seed, so a benchmark's
-        # per-seed trainer.seed reaches them too
-        params["seed"] = config.trainer.seed
+        # per-seed trainer.seed reaches them too, and its device: one setting for every model
+        for key in ("seed", "device"):
+            if key not in params and _takes(cls, key, accepted, open_kwargs):
+                params[key] = getattr(config.trainer, key)
     if config.encoder is not None and ("encoder" in accepted or open_kwargs):
         params.setdefault("encoder", config.to_dict()["encoder"])
     try:
@@ -105,15 +108,15 @@ def build_model(config: RunConfig):
         raise ConfigError(f"model.params do not fit {config.model.name!r}: {error}") from None
 
 
-def _takes_seed(cls, accepted, open_kwargs: bool) -> bool:
-    """Whether ``cls`` takes a ``seed`` keyword: named, or among the keys its ``**params`` accept
+def _takes(cls, key: str, accepted, open_kwargs: bool) -> bool:
+    """Whether ``cls`` takes a ``key`` keyword: named, or among the keys its ``**params`` accept
     (what a default instance's ``get_params()`` lists)."""
-    if "seed" in accepted:
+    if key in accepted:
         return True
     if not open_kwargs or not hasattr(cls, "get_params"):
         return False
     try:
-        return "seed" in cls().get_params()
+        return key in cls().get_params()
     except Exception:  # a model that needs arguments to exist at all: leave it alone
         return False
 

@@ -5,6 +5,10 @@ optimiser and warm-up, gradient clipping, validation and early stopping (restori
 weights), per-epoch checkpoints and ``resume``, progress bars and run-folder telemetry.
 Models without ``loss`` (e.g. popularity) are simply fitted.
 
+Device: ``trainer.device`` is resolved once (``fusionrec.devices``); the built module is moved
+there with ``module.to(device)`` and every batch with ``devices.move``, so a model needs no
+device code in its training path beyond creating tensors next to the ones it is given.
+
 Reproducibility: epoch ``e`` draws its batches from ``numpy.random.default_rng([seed, e])`` and
 reseeds torch from ``(seed, e)``, so a run resumed after epoch ``e`` continues exactly as an
 uninterrupted one would, without storing RNG state.
@@ -22,6 +26,7 @@ import numpy as np
 
 from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.devices import move, resolve_device
 from fusionrec.encoders.threads import torch_threads
 from fusionrec.training.precision import training_autocast
 
@@ -124,8 +129,9 @@ class Trainer:
 
         cfg = self.config
         summary = TrainingSummary(monitor=resolve_monitor(cfg, split.task, self.evaluation.ks))
+        self.device_ = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
-        raw_module = model.build(split, cfg)
+        raw_module = model.build(split, cfg).to(self.device_)  # built on the CPU, then moved
         from fusionrec.models.common.cold_start import check_cold_start
 
         for part in ("valid", "test"):  # a model that cannot score them stops before epoch 1
@@ -156,7 +162,8 @@ class Trainer:
                 with torch.no_grad():  # rank 0 validates; every rank gets its metrics
                     valid = self.strategy.on_main(lambda: self.validate(model, split))
                 if self._observe(summary, valid, epoch):
-                    best = {k: v.detach().clone() for k, v in raw_module.state_dict().items()}
+                    best = {k: v.detach().to("cpu", copy=True)  # off the GPU's memory
+                            for k, v in raw_module.state_dict().items()}
                 record = {"epoch": epoch, "step": summary.step,
                           "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
                           "valid": valid, "seconds": round(time.perf_counter() - started, 3)}
@@ -204,8 +211,8 @@ class Trainer:
         for batch in self.strategy.shard(model.training_batches(split, cfg.batch_size, rng)):
             set_lr(optimizer, lr_at(cfg, summary.step) * summary.lr_factor)
             optimizer.zero_grad(set_to_none=True)
-            with training_autocast(cfg.precision):
-                loss = model.loss(module, batch)
+            with training_autocast(cfg.precision, self.device_):
+                loss = model.loss(module, move(batch, self.device_))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch}, step {summary.step}; "

@@ -25,6 +25,7 @@ PROTOCOLS: dict[str, str] = {
     "fewshot-tallrec": "fusionrec.data.protocols.fewshot_tallrec",
     "cold-items": "fusionrec.data.protocols.cold_items",
     "cold-users": "fusionrec.data.protocols.cold_users",
+    "links-random": "fusionrec.data.protocols.links_random",
 }
 
 __all__ = ["PROTOCOLS", "ProtocolError", "derive_cold", "derive_features", "make_split",
@@ -53,7 +54,7 @@ def protocol_params(name: str) -> dict:
 
 
 def protocol_task(name: str) -> str:
-    """``"ctr"`` or ``"topk"``."""
+    """``"ctr"``, ``"topk"`` or ``"links"`` (user→user: ``Pairs.item`` holds a user)."""
     return protocol_module(name).TASK
 
 

@@ -125,26 +125,31 @@ class BPRMF:
         import torch
 
         self._check_fitted()
-        u = torch.from_numpy(np.array(users, dtype=np.int64))
-        i = torch.from_numpy(np.array(items, dtype=np.int64))
         m = self.module_
+        device = m.bias.device
+        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(device)
+        i = torch.from_numpy(np.array(items, dtype=np.int64)).to(device)
         with torch.no_grad():
             out = (m.user(u) * m.item(i)).sum(-1) + m.item_bias[i] + m.bias
-        return out.numpy()
+        return out.cpu().numpy()
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """``(len(users), n_items)`` scores."""
+        return self._score_rows(users).cpu().numpy()
+
+    def _score_rows(self, users: np.ndarray):
+        """:meth:`score_all` as a tensor on the model's device (ranking stays there)."""
         import torch
 
         m = self.module_
         with torch.no_grad():
-            u = m.user(torch.from_numpy(np.array(users, dtype=np.int64)))
-            return (u @ m.item.weight.T + m.item_bias + m.bias).numpy()
+            u = m.user(torch.from_numpy(np.array(users, dtype=np.int64)).to(m.bias.device))
+            return u @ m.item.weight.T + m.item_bias + m.bias
 
     def recommend(self, users: np.ndarray, k: int = 10,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
+        return recommend_by_scores(self._score_rows, users, k, self.seen_, exclude_seen)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -29,8 +29,9 @@ Top-K only: there is no calibrated probability to give a CTR task.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -44,6 +45,18 @@ from fusionrec.models.baselines.ridge_map import RidgePath, mean_ndcg, svd_facto
 
 ITEM_TEXT_SOURCES = ("interactions", "item_attributes", "item_text", "kg", "reviews")
 DEFAULT_LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+
+@dataclass(frozen=True)
+class ContentMapConfig:
+    """``model.params`` of ``content-map``."""
+
+    # LM encoder settings (the encoder section's keys); default: the run's encoder section,
+    # else the bundled all-MiniLM-L6-v2
+    encoder: Mapping[str, Any] | None = None
+    embedding_dim: int = 32  # truncated-SVD factors of the warm items
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS  # ridge penalties tried, one chosen on valid
+    k: int = 10  # the valid NDCG cut-off the penalty is chosen on
 
 
 class ContentMap(ScoreAllRanking):

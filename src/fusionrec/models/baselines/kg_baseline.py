@@ -191,15 +191,17 @@ class KGCN:
         import torch
 
         self._check_fitted()
-        u = torch.from_numpy(np.array(users, dtype=np.int64))  # a copy: inputs may be read-only
-        i = torch.from_numpy(np.array(items, dtype=np.int64))
+        device = self.module_.item_entity.device
+        # copies (inputs may be read-only), on the model's device
+        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(device)
+        i = torch.from_numpy(np.array(items, dtype=np.int64)).to(device)
         chunk = max(1, 2 ** 21 // self.neighbours ** self.n_iter)
         out = []
         with torch.no_grad():
             for start in range(0, len(u), chunk):
                 logits, _ = self.module_(u[start:start + chunk], i[start:start + chunk, None])
                 out.append(logits[:, 0])
-        return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+        return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """``(len(users), n_items)`` logits (item vectors depend on the user: one row each)."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.devices import map_tensors
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.persist import load_model_files, save_model_files
@@ -44,9 +45,15 @@ def _lightgcn_module(adjacency, n_users: int, n_items: int, dim: int, layers: in
             super().__init__()
             self.embedding = torch.nn.Embedding(n_users + n_items, dim)  # users, then items
             torch.nn.init.normal_(self.embedding.weight, std=init_std)
+            self.adjacency = adjacency
+
+        def _apply(self, fn, recurse=True):
+            super()._apply(fn, recurse)  # the sparse graph is no buffer: move it along
+            self.adjacency = map_tensors(self.adjacency, fn)
+            return self
 
         def propagated(self):
-            out = propagate(adjacency, self.embedding.weight, layers)  # (n_users + n_items, d)
+            out = propagate(self.adjacency, self.embedding.weight, layers)  # (n_u + n_i, d)
             return out[:n_users], out[n_users:]
 
         def forward(self, users, items):
@@ -152,14 +159,21 @@ class LightGCN:
         """Propagated ``(users (n_users, d), items (n_items, d))`` from the live module (during
         training) or as saved."""
         if hasattr(self, "module_"):
-            import torch
-
-            with torch.no_grad():
-                users, items = self.module_.propagated()
-            return users.numpy(), items.numpy()
+            users, items = self._vector_tensors()
+            return users.cpu().numpy(), items.cpu().numpy()
         if hasattr(self, "user_vectors_"):
             return self.user_vectors_, self.item_vectors_
         raise RuntimeError("LightGCN is not fitted; call fit(split) first")
+
+    def _vector_tensors(self):
+        """:meth:`_vectors` as tensors, on the live module's device."""
+        import torch
+
+        if hasattr(self, "module_"):
+            with torch.no_grad():
+                return self.module_.propagated()
+        users, items = self._vectors()
+        return torch.from_numpy(users), torch.from_numpy(items)
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         user_vec, item_vec = self._vectors()
@@ -170,11 +184,14 @@ class LightGCN:
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        user_vec, item_vec = self._vectors()  # propagate once for every batch of users
-        # torch's matmul: it honours the Trainer's thread count, numpy's BLAS does not
-        users_t, items_t = torch.from_numpy(user_vec), torch.from_numpy(item_vec)
-        return recommend_by_scores(lambda batch: (users_t[batch] @ items_t.T).numpy(), users, k,
-                                   self.seen_, exclude_seen)
+        # propagate once for every batch of users; torch's matmul, on the model's device (on
+        # the CPU it honours the Trainer's thread count, numpy's BLAS does not)
+        users_t, items_t = self._vector_tensors()
+
+        def rows(batch: np.ndarray):
+            return users_t[torch.from_numpy(batch).to(users_t.device)] @ items_t.T
+
+        return recommend_by_scores(rows, users, k, self.seen_, exclude_seen)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -10,6 +10,7 @@ On CTR splits the score is used as a probability (AUC 0.5 in expectation).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,6 +40,13 @@ def uniform_scores(seed: int, users: np.ndarray, items: np.ndarray) -> np.ndarra
     key = _splitmix64(_splitmix64(np.uint64(seed) ^ (users << np.uint64(32))) ^ items)
     # the top 53 bits as a float in [0, 1), shifted half a step so 0 and 1 never occur
     return ((key >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    """``model.params`` of ``random``."""
+
+    seed: int = 0  # which fixed uniform scores; the run's trainer seed when left out
 
 
 class RandomScores(ScoreAllRanking):

@@ -56,7 +56,8 @@ def read_model_name(directory: str | Path) -> str:
 
 def module_tensors(module, seen) -> dict[str, np.ndarray]:
     """A torch module's state under ``module.*`` plus the seen-items CSR, ready to save."""
-    tensors = {f"module.{k}": v.detach().numpy() for k, v in module.state_dict().items()}
+    tensors = {f"module.{k}": v.detach().cpu().numpy()  # device-free files
+               for k, v in module.state_dict().items()}
     tensors.update(seen_indptr=seen.indptr, seen_indices=seen.indices)
     return tensors
 

@@ -38,14 +38,20 @@ class SeenItems:
     def items_of(self, user: int) -> np.ndarray:
         return self.indices[self.indptr[user]:self.indptr[user + 1]]
 
-    def mask(self, scores: np.ndarray, users: np.ndarray) -> np.ndarray:
-        """Set ``scores[r, i] = -inf`` for every item ``i`` seen by ``users[r]`` (in place)."""
+    def positions(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, items)``: row ``r`` of a ``users`` batch has seen item ``items[j]`` for
+        every ``j`` with ``rows[j] == r``."""
         starts, ends = self.indptr[users], self.indptr[users + 1]
         counts = ends - starts
         rows = np.repeat(np.arange(len(users)), counts)
         # position of each seen entry: its user's start plus its offset within the user
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        scores[rows, self.indices[np.repeat(starts, counts) + offsets]] = -np.inf
+        return rows, self.indices[np.repeat(starts, counts) + offsets]
+
+    def mask(self, scores: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Set ``scores[r, i] = -inf`` for every item ``i`` seen by ``users[r]`` (in place)."""
+        rows, items = self.positions(users)
+        scores[rows, items] = -np.inf
         return scores
 
 
@@ -53,12 +59,22 @@ def recommend_by_scores(score_rows: Callable[[np.ndarray], np.ndarray], users, k
                         seen: SeenItems | None, exclude_seen: bool = True,
                         batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items for ``users`` from ``score_rows(user_batch) -> (batch, n_items)`` scores,
-    computed ``batch_size`` users at a time to bound memory."""
+    computed ``batch_size`` users at a time to bound memory. Scores that come back as a tensor
+    on a GPU are masked and ranked there (only ``(batch, k)`` crosses back); CPU scores take
+    the numpy path, whose tie order every committed CPU result was computed with."""
     users = np.atleast_1d(np.asarray(users, dtype=np.int64))
     item_parts, score_parts = [], []
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
-        scores = np.array(score_rows(batch), dtype=np.float32)  # (batch, n_items), writable copy
+        scores = score_rows(batch)
+        if _on_accelerator(scores):
+            items, best = _top_k_on_device(scores, batch, k, seen if exclude_seen else None)
+            item_parts.append(items)
+            score_parts.append(best)
+            continue
+        if hasattr(scores, "numpy"):  # a CPU tensor
+            scores = scores.numpy()
+        scores = np.array(scores, dtype=np.float32)  # (batch, n_items), writable copy
         if exclude_seen and seen is not None:
             seen.mask(scores, batch)
         items, best = top_k(scores, k)
@@ -67,6 +83,25 @@ def recommend_by_scores(score_rows: Callable[[np.ndarray], np.ndarray], users, k
     if not item_parts:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     return np.concatenate(item_parts).astype(np.int64), np.concatenate(score_parts)
+
+
+def _on_accelerator(scores) -> bool:
+    device = getattr(scores, "device", None)
+    return device is not None and getattr(device, "type", "cpu") != "cpu"
+
+
+def _top_k_on_device(scores, users: np.ndarray, k: int, seen: SeenItems | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k`` of a ``(batch, n_items)`` tensor where it lies, seen items masked first."""
+    import torch
+
+    scores = scores.float().clone()
+    if seen is not None:
+        rows, items = seen.positions(users)
+        scores[torch.from_numpy(rows).to(scores.device),
+               torch.from_numpy(items).to(scores.device)] = -float("inf")
+    best, items = torch.topk(scores, min(k, scores.shape[1]), dim=1)  # sorted, best first
+    return items.cpu().numpy().astype(np.int64), best.cpu().numpy()
 
 
 def recommend_by_pair_scores(score: Callable[[np.ndarray, np.ndarray], np.ndarray], users,

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fusionrec.devices import DEVICE_CHOICES, device_spec_error
 from fusionrec.errors import FusionRecError, did_you_mean
 from fusionrec.precision import CROSS_ENCODER_PRECISIONS
 
@@ -88,8 +89,10 @@ class CrossEncoderConfig:
     precision: str = "auto"  # auto | fp32 | bf16 for the LM's training and scoring
     seed: int = 0  # seed of negatives, initialisation and shuffling (default: trainer.seed)
     num_threads: int = 0  # torch threads (0: torch's default)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (a run passes trainer.device)
     cache_dir: str | None = None  # embedding cache of the side features' encoder
     progress: bool = True  # show progress bars
+
     def __post_init__(self) -> None:
         def check(ok: bool, key: str, message: str) -> None:
             if not ok:
@@ -135,6 +138,7 @@ class CrossEncoderConfig:
               f"must be one of {CROSS_ENCODER_PRECISIONS}")
         check(isinstance(self.num_threads, int) and self.num_threads >= 0, "num_threads",
               "must be an int >= 0")
+        check(device_spec_error(self.device) is None, "device", f"must be {DEVICE_CHOICES}")
 
     @property
     def uses_lm(self) -> bool:

@@ -53,7 +53,7 @@ class CrossEncoderNet(nn.Module):
             side = self.side(z)[:, 0]
             logit = side if logit is None else logit + side
         if logit is None:  # an inactive LM and no side head
-            logit = torch.zeros(len(next(iter(batch.values()))))
+            logit = torch.zeros(len(next(iter(batch.values()))), device=self.prior.device)
         return logit
 
 

@@ -34,10 +34,10 @@ def save_cross_encoder(model, directory: Path) -> Path:
     tensors = {"fallback_items": model.fallback_items_, "fallback_labels": model.fallback_labels_,
                "seen_indptr": model.seen_.indptr, "seen_indices": model.seen_.indices}
     for name in ("side_mean", "side_std", "prior"):
-        tensors[f"net.{name}"] = getattr(net, name).numpy()
+        tensors[f"net.{name}"] = getattr(net, name).cpu().numpy()
     if net.side is not None:
-        tensors["net.side.weight"] = net.side.weight.detach().numpy()
-        tensors["net.side.bias"] = net.side.bias.detach().numpy()
+        tensors["net.side.weight"] = net.side.weight.detach().cpu().numpy()
+        tensors["net.side.bias"] = net.side.bias.detach().cpu().numpy()
         tensors.update(model.tables_.as_arrays())
     state = {"feature_names": list(model.feature_names_), "precision": model.precision_,
              "lm_active": bool(net.lm_active),

@@ -82,6 +82,7 @@ class CrossEncoderRecommender(PairScoring):
         from fusionrec.models.common.ranking import SeenItems
         from fusionrec.models.common.history import user_histories
         from fusionrec.models.cross_encoder.net import CrossEncoderNet
+        from fusionrec.devices import resolve_device
         from fusionrec.encoders.threads import torch_threads
         from fusionrec.models.cross_encoder.train import choose_precision, fit_side_head, train_net
 
@@ -114,6 +115,8 @@ class CrossEncoderRecommender(PairScoring):
             side["rows"] = len(side_train)
             if self.net_.side is not None:
                 self.net_.side.requires_grad_(False)
+            # stage 1 ran on the CPU (a few exact L-BFGS fits); the LM trains on the device
+            self.net_.to(resolve_device(cfg.device))
             self.precision_ = choose_precision(self.net_, train, cfg, self._pad_id,
                                                self._padding_side)
             summary = {"epochs_run": 0, "best_epoch": 0, "best_valid_auc":

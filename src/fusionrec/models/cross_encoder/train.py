@@ -19,41 +19,49 @@ import time
 import numpy as np
 import torch
 
+from fusionrec.devices import module_device, move
 from fusionrec.evaluation.metrics import auc_score
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.net import CrossEncoderNet, EncodedRows, collate
 
 
-def autocast(precision: str):
+def autocast(precision: str, device="cpu"):
     if precision == "bf16":
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def choose_precision(net: CrossEncoderNet, sample: EncodedRows, config: CrossEncoderConfig,
                      pad_id: int, padding_side: str) -> dict:
-    """bf16 autocast only where the CPU runs it natively and the LM's last hidden states under
-    bf16 agree with fp32 (min cosine over a sample >= the encoders' floor)."""
+    """bf16 autocast only where the device runs it natively (a CPU with AMX or AVX-512 BF16, a
+    GPU with bf16) and the LM's last hidden states under bf16 agree with fp32 (min cosine over
+    a sample >= the encoders' floor)."""
     from fusionrec.encoders.precision import AGREEMENT_FLOOR, agreement, cpu_bf16_feature
 
     if net.lm is None or config.precision == "fp32":
         return {"precision": "fp32", "reason": "no LM" if net.lm is None else "requested"}
-    feature = cpu_bf16_feature()
+    device = module_device(net)
+    if device.type == "cuda":
+        feature = "bf16" if torch.cuda.is_bf16_supported() else None
+    else:
+        feature = cpu_bf16_feature()
     if config.precision == "auto" and feature is None:
-        return {"precision": "fp32", "reason": "cpu has no fast bf16"}
-    batch = collate(sample.take(np.arange(min(len(sample), 8))), pad_id, padding_side)
+        return {"precision": "fp32", "reason": f"{device.type} has no fast bf16"}
+    batch = move(collate(sample.take(np.arange(min(len(sample), 8))), pad_id, padding_side),
+                 device)
     tokens = {k: v for k, v in batch.items() if k != "side"}
     net.eval()
     outputs = {}
     with torch.no_grad():
         for precision in ("fp32", "bf16"):
-            with autocast(precision):
+            with autocast(precision, device):
                 hidden = net.lm(**tokens, output_hidden_states=True).hidden_states[-1]
-            outputs[precision] = hidden.float().mean(dim=1).numpy()   # (n, hidden)
+            outputs[precision] = hidden.float().mean(dim=1).cpu().numpy()   # (n, hidden)
     agree = agreement(outputs["fp32"], outputs["bf16"])
     if config.precision == "auto" and agree["min_cosine"] < AGREEMENT_FLOOR:
         return {"precision": "fp32", "reason": "bf16 disagrees with fp32", "agreement": agree}
-    return {"precision": "bf16", "reason": f"cpu has {feature}" if config.precision == "auto"
+    return {"precision": "bf16", "reason": f"{device.type} has {feature}"
+            if config.precision == "auto"
             else "requested", "agreement": agree}
 
 
@@ -65,13 +73,14 @@ def predict(net: CrossEncoderNet, rows: EncodedRows, batch_size: int, precision:
     out = np.zeros(len(rows), dtype=np.float64)
     order = np.argsort(-rows.lengths(), kind="stable")
     net.eval()
+    device = module_device(net)
     starts = range(0, len(rows), batch_size)
-    with torch.no_grad(), autocast(precision):
+    with torch.no_grad(), autocast(precision, device):
         for start in tqdm(starts, desc="scoring", disable=not progress or len(starts) < 4,
                           leave=False):
             picked = order[start:start + batch_size]
-            logits = net(collate(rows.take(picked), pad_id, padding_side))
-            out[picked] = logits.float().numpy()
+            logits = net(move(collate(rows.take(picked), pad_id, padding_side), device))
+            out[picked] = logits.float().cpu().numpy()
     return out
 
 
@@ -173,6 +182,7 @@ def train_net(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows | Non
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    device = module_device(net)
     groups = _param_groups(net, config)
     optimizer = torch.optim.AdamW(groups) if groups else None
     labels = torch.tensor(np.asarray(train.labels), dtype=torch.float32)
@@ -205,9 +215,9 @@ def train_net(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows | Non
         losses = []
         for start in range(0, len(order), config.batch_size):
             rows = order[start:start + config.batch_size]
-            with autocast(precision):
-                logits = net(collate(train.take(rows), pad_id, padding_side))
-            loss = bce(logits.float(), labels[rows])
+            with autocast(precision, device):
+                logits = net(move(collate(train.take(rows), pad_id, padding_side), device))
+            loss = bce(logits.float(), labels[rows].to(device))
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

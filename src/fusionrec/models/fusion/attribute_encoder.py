@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from fusionrec.devices import map_tensors
 from fusionrec.graph.adjacency import SparseOperator
 from fusionrec.models.fusion.attribute_features import FeatureBags
 from fusionrec.models.fusion.sources import SourceVectors, TrainingGraph, register_masks
@@ -49,6 +50,12 @@ class AttributeEncoder(nn.Module):
         profile_mask = (native_profile.squeeze(1) > 0) | has_extra
         masks = (native_mask, profile_mask)
         register_masks(self, *(masks if native_side == "user" else masks[::-1]))
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)  # the sparse bags are plain attributes: move them too
+        self.native_bag = map_tensors(self.native_bag, fn)
+        self.extra_bag = map_tensors(self.extra_bag, fn)
+        return self
 
     def _profile_operator(self, graph: TrainingGraph) -> SparseOperator:
         return graph.user_items if self.native_side == "item" else graph.item_users

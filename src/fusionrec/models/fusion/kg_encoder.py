@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from fusionrec.data.schema import KnowledgeGraph
+from fusionrec.devices import map_tensors
 from fusionrec.graph.kg import kg_edges, neighbour_table
 from fusionrec.graph.propagation import KGPropagation
 from fusionrec.models.fusion.sources import SourceVectors, TrainingGraph, register_masks
@@ -29,6 +30,11 @@ class KGEncoder(nn.Module):
         item_mask = edges.degree()[edges.item_entity] > 0
         user_mask = (graph.user_items @ item_mask.float()[:, None]).squeeze(1) > 0
         register_masks(self, user_mask, item_mask)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self.table = map_tensors(self.table, fn)  # a plain dataclass: moves with the module
+        return self
 
     def forward(self, graph: TrainingGraph) -> SourceVectors:
         # The item's own entity vector is left out: it would be a second item-ID embedding.

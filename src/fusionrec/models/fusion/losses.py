@@ -21,7 +21,8 @@ def sampled_softmax_loss(positive: torch.Tensor, negative: torch.Tensor,
     """Cross-entropy of the positive among itself and its sampled negatives at
     ``temperature``; ``positive (B,)``, ``negative (B, n)``."""
     logits = torch.cat([positive.unsqueeze(1), negative], dim=1) / temperature  # (B, 1 + n)
-    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
+                                                   device=logits.device))
 
 
 def full_softmax_loss(all_items: torch.Tensor, items: torch.Tensor,

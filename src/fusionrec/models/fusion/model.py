@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusionrec.devices import map_tensors
 from fusionrec.models.fusion.fusion import SourceDropout, make_fusion
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
 from fusionrec.models.fusion.sources import BatchRows, TrainingGraph
@@ -37,7 +38,8 @@ def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def _is_every_item(pool: torch.Tensor, n_items: int) -> bool:
     """``pool`` is ``arange(n_items)``, the full-softmax pool."""
-    return len(pool) == n_items and bool((pool == torch.arange(n_items)).all())
+    return len(pool) == n_items and bool(
+        (pool == torch.arange(n_items, device=pool.device)).all())
 
 
 class FusionScorer(nn.Module):
@@ -99,9 +101,9 @@ class FusionScorer(nn.Module):
                 out["negative"] = self.retrieval.all_items(u, j, pool)  # (B, M)
             if self.ctr is not None:  # one pool item per row is enough for the CTR head
                 if every_item:  # in index order: draw the rows at random
-                    pick = torch.randint(len(j), (len(u),))
+                    pick = torch.randint(len(j), (len(u),), device=u.device)
                 else:  # a uniform random pool: its first rows are already a random draw
-                    pick = torch.arange(len(u)) % len(j)
+                    pick = torch.arange(len(u), device=u.device) % len(j)
                 out["ctr_negative"] = self.ctr(u, j[pick]).unsqueeze(1)  # (B, 1)
         elif negatives is not None:
             b, n = negatives.shape
@@ -150,6 +152,13 @@ class FusionModel(nn.Module):
         scored = items if negatives is None else torch.cat([items, negatives.reshape(-1)])
         tables = self.tables(graph, BatchRows(users, scored))
         return self.scorer(tables, users, items, negatives)
+
+    def _apply(self, fn, recurse=True):
+        # The training graph is plain tensors (its operators are rebuilt for each view), not
+        # buffers: move it with the module so that ``.to(device)`` is the one verb.
+        super()._apply(fn, recurse)
+        self.graph = map_tensors(self.graph, fn)
+        return self
 
     def refresh(self) -> None:
         """Bring per-row inputs that training left stale up to date (the cached text vectors

@@ -8,6 +8,7 @@ A fitted model keeps per-source tables, not training data; it saves as safetenso
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.devices import move
 from fusionrec.graph.adjacency import index_tensor
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
@@ -100,8 +102,11 @@ class FusionRecommender:
         self.heads_ = cfg.resolved_heads(split.task)
         text = live = None
         if "item_text" in self.sources_:
+            encoder = cfg.text_encoder_config()
+            if encoder.device == "auto":  # one setting: the encoder follows trainer.device
+                encoder = dataclasses.replace(encoder, device=config.device)
             text = (self.text_features if self.text_features is not None
-                    else load_text_features(features, cfg.text_encoder_config()))
+                    else load_text_features(features, encoder))
             live = load_live_lm(features, cfg) if cfg.lm_mode != "frozen" else None
         elif cfg.lm_mode != "frozen":
             log.warning("fusion: lm_mode=%s, but %r has no item_text to fine-tune an LM on",
@@ -150,7 +155,7 @@ class FusionRecommender:
             # Score the batch's positives as if held out: without their own edges.
             graph = self.module_.graph.without(batch.users[positive], batch.items[positive])
         out = module(batch.users, batch.items, batch.negatives, graph)
-        total = torch.zeros(())
+        total = torch.zeros((), device=batch.labels.device)
         if "ctr" in out:
             if self.task_ == "ctr":
                 total = total + bce_loss(out["ctr"], batch.labels)
@@ -198,53 +203,60 @@ class FusionRecommender:
         import torch
 
         tables, scorer = self._scoring()
-        u_idx = index_tensor(users)
-        i_idx = index_tensor(items)
+        u_idx = index_tensor(users).to(tables.user.device)
+        i_idx = index_tensor(items).to(tables.user.device)
         with torch.no_grad():
             u = scorer.fuse("user", tables.user[u_idx], tables.user_mask[u_idx])
             i = scorer.fuse("item", tables.item[i_idx], tables.item_mask[i_idx])
             out = scorer.ctr(u, i) if scorer.ctr is not None else scorer.retrieval(u, i, i_idx)
-        return out.numpy()
+        return out.cpu().numpy()
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """``(len(users), n_items)`` scores (retrieval head if any, else CTR head)."""
+        return self._score_rows(users).cpu().numpy()
+
+    def _score_rows(self, users: np.ndarray):
+        """:meth:`score_all` as a tensor on the model's device (ranking stays there)."""
         import torch
 
         tables, scorer = self._scoring()
-        u_idx = index_tensor(users)
+        u_idx = index_tensor(users).to(tables.user.device)
         with torch.no_grad():
             u = scorer.fuse("user", tables.user[u_idx], tables.user_mask[u_idx])  # (B, D)
             items = scorer.fuse("item", tables.item, tables.item_mask)  # (n_items, D)
             if scorer.retrieval is not None:
-                return scorer.retrieval.all_items(u, items).numpy()
-            return _ctr_all(scorer.ctr, u, items).numpy()
+                return scorer.retrieval.all_items(u, items)
+            return _ctr_all(scorer.ctr, u, items)
 
     def recommend(self, users: np.ndarray, k: int = 10,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
+        return recommend_by_scores(self._score_rows, users, k, self.seen_, exclude_seen)
 
     def source_weights(self, users: np.ndarray, items: np.ndarray) -> SourceWeights:
         """Per-row fusion weights of every source for ``users`` and ``items`` (explanations)."""
         import torch
 
         tables, scorer = self._scoring()
-        u_idx = index_tensor(users)
-        i_idx = index_tensor(items)
+        u_idx = index_tensor(users).to(tables.user.device)
+        i_idx = index_tensor(items).to(tables.user.device)
         with torch.no_grad():
             user = scorer.user_fusion.weights(tables.user[u_idx], tables.user_mask[u_idx])
             item = scorer.item_fusion.weights(tables.item[i_idx], tables.item_mask[i_idx])
-        return SourceWeights(tuple(self.sources_), user.numpy(), item.numpy())
+        return SourceWeights(tuple(self.sources_), user.cpu().numpy(), item.cpu().numpy())
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         tables, scorer = self._scoring()
-        tensors = {f"scorer.{k}": v.detach().numpy() for k, v in scorer.state_dict().items()}
+        tables = move(tables, "cpu")  # files are device-free: a GPU-trained model loads anywhere
+        tensors = {f"scorer.{k}": v.detach().cpu().numpy()
+                   for k, v in scorer.state_dict().items()}
         tensors.update({"tables.user": tables.user.numpy(), "tables.item": tables.item.numpy(),
                         "tables.user_mask": tables.user_mask.numpy().astype(np.uint8),
                         "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
                         "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
+        self._save_extra(tensors, state)
         lm = getattr(self, "text_lm_", None)
         if lm is not None:  # the fine-tuned LM and the text vectors it gave every row
             tensors.update({f"text.{side}": v for side, v in self.text_vectors().items()})
@@ -267,9 +279,9 @@ class FusionRecommender:
         encoder = self.module_.encoders["item_text"]
         with torch.no_grad():
             encoder.refresh()  # a no-op unless training left the table stale
-        out = {"item": encoder.item_text.numpy().copy()}
+        out = {"item": encoder.item_text.cpu().numpy().copy()}
         if encoder.user_text is not None:
-            out["user"] = encoder.user_text.numpy().copy()
+            out["user"] = encoder.user_text.cpu().numpy().copy()
         return out
 
     @classmethod
@@ -301,7 +313,14 @@ class FusionRecommender:
             model.text_lm_ = TrainableTextLM.load(Path(directory) / LM_DIR)
             model.text_vectors_ = {k[len("text."):]: v for k, v in tensors.items()
                                    if k.startswith("text.")}
+        model._load_extra(tensors, state)
         return model
+
+    def _save_extra(self, tensors: dict, state: dict) -> None:
+        """Hook for subclasses: add their own tensors and state before saving (in place)."""
+
+    def _load_extra(self, tensors: Mapping[str, np.ndarray], state: Mapping[str, Any]) -> None:
+        """Hook for subclasses: restore what :meth:`_save_extra` added."""
 
 
 
@@ -310,7 +329,7 @@ def _ctr_all(head, users, items, rows: int = 1 << 16):
     blocks of about ``rows`` pairs so the MLP's input never holds all ``B * n`` pairs."""
     import torch
 
-    out = torch.empty(len(users), len(items))
+    out = torch.empty(len(users), len(items), device=users.device)
     step = max(1, rows // max(len(users), 1))
     for start in range(0, len(items), step):
         block = items[start:start + step].unsqueeze(0).expand(len(users), -1, -1)  # (B, s, D)

@@ -119,8 +119,9 @@ class TrainingGraph:
         (same sparsity structure, dropped entries are zeros: O(nnz), no re-sorting)."""
         keys = self.structure.keys
         drop = index_tensor(users) * self.n_items + index_tensor(items)
+        drop = drop.to(keys.device)
         at = torch.searchsorted(keys, drop).clamp(max=max(len(keys) - 1, 0))
-        keep = torch.ones(len(keys), dtype=torch.bool)
+        keep = torch.ones(len(keys), dtype=torch.bool, device=keys.device)
         if len(keys):
             keep[at[keys[at] == drop]] = False
         return self._view(self.n_users, self.n_items, self.users[keep], self.items[keep],

@@ -127,7 +127,7 @@ class TextEncoder(nn.Module):
         rows = rows[has_text[rows]]
         cap = self.live.per_step
         if cap and len(rows) > cap:
-            rows = rows[torch.randperm(len(rows))[:cap]]
+            rows = rows[torch.randperm(len(rows), device=rows.device)[:cap]]
         if not len(rows):
             return table
         fresh = self.lm([ids[r] for r in rows.tolist()])  # (n_rows, d_lm)
