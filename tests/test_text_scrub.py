@@ -66,7 +66,9 @@ def test_any_email_is_removed(prefix, email):
     local = email.split("@")[0]
     assert "@" not in out.replace("[email]", ""), out
     assert email not in out
-    assert local not in out or len(local) < 3 or local in prefix
+    # the placeholder and the fixed suffix are ours: "ema" (of "[email]") or "than" is no leak
+    rest = out.replace("[email]", "").replace("thanks", "")
+    assert local not in rest or len(local) < 3 or local in prefix
 
 
 @settings(max_examples=200, deadline=None)
