@@ -143,7 +143,7 @@ def read_manifest(path: str | Path, dataset: Dataset) -> Split:
     built = {}
     for name in PARTS:
         rows = part == name
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        pick = lambda a, rows=rows: None if a is None else a[rows]  # noqa: E731
         built[name] = Pairs(user[rows], item[rows], label[rows], pick(hist_items),
                             pick(hist_labels))
     features = derive_features(dataset, meta["protocol"], built["train"], built["valid"],

@@ -90,7 +90,7 @@ def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
     zero = {key[2]: _values(runs, metric) for key, runs in rows.items()
             if key[0] in ZERO_SHOT_MODELS}
     found = []
-    for (model, sources, shots), runs in rows.items():
+    for (model, _sources, shots), runs in rows.items():
         base, mine = zero.get(shots, zero.get(0)), _values(runs, metric)
         if model in ZERO_SHOT_MODELS or not base or not mine:
             continue
@@ -115,7 +115,7 @@ def split_lines(rows: dict[tuple, list]) -> list[str]:
     if same:
         lines.append("Split manifests (sha256, first 12 hex digits), every row of a seed on the "
                      "same split: " + ", ".join(same) + ".")
-    for (seed, shots), shas in by_seed.items():
+    for (seed, _shots), shas in by_seed.items():
         if len(shas) > 1:
             lines.append(f"**Rows of seed {seed} ran on different splits:** " + "; ".join(
                 f"`{sha[:12]}`: {', '.join(models)}" for sha, models in shas.items()) + ".")

@@ -143,7 +143,7 @@ def fit_side_head(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows |
             optimizer = torch.optim.LBFGS(net.side.parameters(), lr=1.0, max_iter=200,
                                           line_search_fn="strong_wolfe")
 
-            def closure():
+            def closure(optimizer=optimizer, l2=l2):  # bound now: LBFGS calls it in this pass
                 optimizer.zero_grad()
                 loss = bce(net.side(z)[:, 0], y) + l2 / len(y) * (net.side.weight ** 2).sum()
                 loss.backward()
@@ -155,7 +155,7 @@ def fit_side_head(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows |
     results = []
     if valid is not None and len(valid):
         zv = (torch.as_tensor(valid.side, dtype=torch.float32) - net.side_mean) / net.side_std
-        for name, l2, weight, bias in candidates:
+        for _name, _l2, weight, _bias in candidates:
             results.append(auc_score(valid.labels, (zv @ weight).numpy()))
         best = int(np.argmax(np.nan_to_num(results, nan=-1.0)))  # first of equals: simplest
     else:

@@ -131,7 +131,7 @@ class FusionLinks(FusionRecommender):
         import torch
 
         batches = []
-        for f, (source, target) in enumerate(self._fold_edges):
+        for f, (source, _target) in enumerate(self._fold_edges):
             order = rng.permutation(len(source))
             batches += [(f, order[s:s + batch_size]) for s in range(0, len(order), batch_size)]
         for i in rng.permutation(len(batches)):
