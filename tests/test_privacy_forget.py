@@ -139,7 +139,7 @@ def test_closed_form_rows_match_the_encoders_before_and_after(run_copy):
     """The rows forget re-derives are exactly what the model's encoders compute: an item's
     user_attributes row is the mean of its users' rows; a user's item_text row the mean of
     their items' text rows."""
-    from fusionrec.privacy.forget_model import _mean_over, training_pairs
+    from fusionrec.models.fusion.servable import _mean_over, training_pairs
 
     run_dir = run_copy
 
@@ -165,14 +165,30 @@ def test_closed_form_rows_match_the_encoders_before_and_after(run_copy):
     check()
 
 
-def test_non_fusion_runs_need_retrain_and_the_cli_retrains(base, tmp_path, capsys,
-                                                           monkeypatch):
+def test_bpr_mf_forgets_in_place_through_the_servable_contract(base, tmp_path, monkeypatch):
+    """A BPR-MF run forgets in place: the user's vector is zeroed, their seen items go, and
+    the report names what still carries their influence (the item weights)."""
+    run_dir = copy_run(base, tmp_path / "run", model="bpr-mf")
+    monkeypatch.setenv(CACHE_ENV, str(cache_of(run_dir)))
+    _, _, before = open_run(run_dir)
+    user = int(np.flatnonzero([u == pseudonym(USER) for u in
+                               json.loads((run_dir / "users.json").read_text())])[0])
+    assert np.abs(before.vector_tables().user[user]).sum() > 0
+    report = forget_user(run_dir, pseudonym(USER))
+    assert not report.retrained and any("item vectors" in n for n in report.needs_retrain)
+    config, manifest, after = open_run(run_dir)  # checksums were rewritten: it reloads
+    tables = after.vector_tables()
+    assert np.abs(tables.user[user]).sum() == 0 and len(tables.seen.items_of(user)) == 0
+    others = np.arange(len(tables.user)) != user
+    np.testing.assert_array_equal(tables.user[others], before.vector_tables().user[others])
+    assert manifest["forget"]["needs_retrain"] == list(report.needs_retrain)
+
+
+def test_non_fusion_runs_retrain_through_the_cli(base, tmp_path, capsys, monkeypatch):
     from fusionrec.cli.main import main
 
     run_dir = copy_run(base, tmp_path / "run", model="bpr-mf")
     monkeypatch.setenv(CACHE_ENV, str(cache_of(run_dir)))
-    with pytest.raises(ForgetError, match="--retrain"):
-        forget_user(run_dir, pseudonym(USER))
     assert main(["forget", str(run_dir), "--user", raw_id(USER), "--retrain"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["retrained"] and report["needs_retrain"] == []

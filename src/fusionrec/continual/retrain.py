@@ -4,7 +4,7 @@
    retrain stopped) and grow the parent's dataset with them (vocabularies grow at the end).
 2. Split the new positive pairs per user into train / valid / test; draw a replay sample of
    the parent's training rows.
-3. Warm-start the parent's fusion model (its checkpoint weights, fresh rows for new ids) and
+3. Warm-start the parent's servable model (its checkpoint weights, fresh rows for new ids) and
    train it with the shared Trainer on new train + replay rows for a few epochs (the parent's
    trainer settings otherwise), validating on old + new validation pairs.
 4. Forgetting check: the monitored metrics on the parent's own test pairs and on the new test
@@ -32,6 +32,7 @@ import numpy as np
 from fusionrec.config import DataConfig, RunConfig
 from fusionrec.data.split import Pairs, Split
 from fusionrec.errors import FusionRecError
+from fusionrec.models.servable import Servable
 from fusionrec.training import artifacts
 from fusionrec.continual.split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
@@ -111,9 +112,9 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     if out_dir.exists() and any(out_dir.iterdir()):
         raise RetrainError(f"{out_dir} already holds files; choose a new output folder")
     parent_config, manifest, parent = artifacts.open_run(run_dir)
-    if getattr(parent, "name", None) != "fusion":
+    if not isinstance(parent, Servable):
         raise RetrainError(f"{run_dir} holds a {getattr(parent, 'name', '?')!r} model; retrain "
-                           "continues fusion runs")
+                           "continues servable models (fusion, lightgcn, bpr-mf)")
     dataset, split = load_run_split(run_dir, parent_config, manifest, data_dir)
     if split.train.history_items is not None:
         raise RetrainError(f"protocol {split.protocol!r} carries per-row histories; retrain "

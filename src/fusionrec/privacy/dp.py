@@ -22,7 +22,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from fusionrec.errors import FusionRecError
 from fusionrec.extras import require
+
+
+class DPError(FusionRecError, ValueError):
+    """The model has no head the DP head can re-train (only fusion models do)."""
 
 
 @dataclass(frozen=True)
@@ -87,17 +92,18 @@ def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
     from opacus.optimizers import DPOptimizer
     from torch.func import functional_call, grad, vmap
 
-    from fusionrec.models.fusion.model import FusionScorer
+    from fusionrec.models.servable import PrivateHead
 
-    tables, _ = model._scoring()
-    cfg = model.config
-    torch.manual_seed(config.seed)
+    if not isinstance(model, PrivateHead):
+        raise DPError(f"the DP head re-trains a fusion model's scorer over its frozen tables; "
+                      f"a {getattr(model, 'name', '?')!r} model has no such head (its vectors "
+                      "are its weights)")
+    torch.manual_seed(config.seed)  # before the fresh scorer draws its initial weights
+    head = model.head_inputs()
+    tables, scorer = head.tables, head.scorer
     rng = np.random.default_rng(config.seed)
-    scorer = FusionScorer(len(model.sources_), cfg.embedding_dim, tables.item.shape[0],
-                          cfg.fusion, cfg.source_dropout, model.heads_, cfg.hidden,
-                          cfg.mlp_dropout)
     users, items, negatives, labels = (torch.as_tensor(np.array(a)) for a in _examples(
-        split, model.seen_, tables.item.shape[0], rng))
+        split, head.seen, head.n_items, rng))
     n = len(users)
     delta = config.delta or 1.0 / (10 * n)
     ctr_task = split.task == "ctr"
@@ -145,10 +151,7 @@ def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
             optimizer.step()
             steps += 1
     scorer.eval()
-    if getattr(model, "tables_", None) is not None:  # a loaded model scores with scorer_
-        model.scorer_ = scorer
-    else:
-        model.module_.scorer = scorer
+    model.replace_head(scorer)
     return DPReport(float(accountant.get_epsilon(delta)), float(delta), config.noise_multiplier,
                     config.max_grad_norm, float(sample_rate), steps, int(n))
 
@@ -165,10 +168,12 @@ def private_run(run_dir, out_dir, config: DPConfig = DPConfig(), data_dir: str |
     from fusionrec.training import artifacts
     from fusionrec.training.run import evaluation_kwargs, load_run_split
 
+    from fusionrec.models.servable import PrivateHead
+
     run_config, manifest, model = artifacts.open_run(run_dir)
-    if getattr(model, "name", "") != "fusion":
-        raise ValueError(f"{run_dir} holds a {getattr(model, 'name', '?')!r} model; the DP head "
-                         "is for fusion runs")
+    if not isinstance(model, PrivateHead):
+        raise DPError(f"{run_dir} holds a {getattr(model, 'name', '?')!r} model; the DP head "
+                      "re-trains a fusion model's scorer and is for fusion runs")
     _, split = load_run_split(run_dir, run_config, manifest, data_dir)
     report = fit_private_head(model, split, config)
     out = Path(out_dir)

@@ -10,9 +10,10 @@ What happens, in order (the run folder is checked against its checksums first):
 3. every user and item text that changes without the user (their own text; item texts that
    quoted their reviews or tags; friends' texts that listed their items) is dropped from the
    embedding cache;
-4. the model: for ``fusion`` runs their rows are zeroed and closed-form dependants re-derived
-   (:mod:`fusionrec.privacy.forget_model`); with ``retrain=True`` (any model) the run is
-   retrained from scratch on the remaining data, which removes the user's influence entirely;
+4. the model: a servable model (fusion, LightGCN, BPR-MF) zeroes their rows and re-derives
+   what it can in closed form through its ``forget_user`` (:mod:`fusionrec.models.servable`)
+   and is saved again; with ``retrain=True`` (any model) the run is retrained from scratch on
+   the remaining data, which removes the user's influence entirely;
 5. ``checkpoints/`` is deleted (it holds the pre-forget weights and optimiser state), and a
    copy of the data kept inside the run folder (``fusionrec retrain`` writes one) is rewritten
    without the user;
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from fusionrec.errors import FusionRecError
+from fusionrec.models.servable import Servable
 from fusionrec.training.align import align_users, is_tombstone, tombstoned
 from fusionrec.training import artifacts
 
@@ -102,18 +104,18 @@ def forget_user(run_dir: str | Path, user_id: str, *, store=None, data_dir: str 
     if retrain:
         _retrain(run_dir, config, after, split_after, manifest, progress)
         recomputed, needs = ("everything: retrained without the user",), ()
-    elif getattr(model, "name", "") == "fusion":
+    elif isinstance(model, Servable):
         from fusionrec.data.manifest import write_manifest
-        from fusionrec.privacy.forget_model import forget_fusion_user
 
-        done = forget_fusion_user(run_dir, user, split_after, changed_items, had_friends)
+        done = model.forget_user(user, split_after, changed_items, had_friends)
+        model.save(run_dir)
         write_manifest(split_after, run_dir, after)
         removed["masked_item_text_rows"] = done.masked_items
         recomputed, needs = done.recomputed, done.needs_retrain
     else:
-        raise ForgetError(f"in-place forgetting supports fusion runs; this run holds "
-                          f"{getattr(model, 'name', '?')!r}: pass --retrain to retrain it "
-                          "without the user")
+        raise ForgetError(f"in-place forgetting supports servable models (fusion, lightgcn, "
+                          f"bpr-mf); this run holds {getattr(model, 'name', '?')!r}: pass "
+                          "--retrain to retrain it without the user")
     (run_dir / artifacts.USERS_FILE).write_text(json.dumps(list(after.users.ids)) + "\n",
                                                 encoding="utf-8")
     _rewrite_manifest(run_dir, after, needs, retrain)
@@ -158,9 +160,8 @@ def _split_without(split, user: int, dataset):
 def _forget_texts(model, before, after) -> tuple[np.ndarray, int]:
     """Drop from the model's embedding cache every text that changes without the user;
     returns ``(items whose text changed, cache rows removed)``."""
-    config = getattr(model, "config", None)
-    encoder_settings = getattr(config, "encoder", None)
-    if encoder_settings is None or "item_text" not in getattr(model, "sources_", ()):
+    encoder_config = model.text_encoder() if isinstance(model, Servable) else None
+    if encoder_config is None:
         return np.zeros(0, np.int64), 0
     from fusionrec.encoders.cache import EmbeddingCache, text_hash
     from fusionrec.encoders.factory import build_encoder
@@ -168,7 +169,6 @@ def _forget_texts(model, before, after) -> tuple[np.ndarray, int]:
     from fusionrec.text.options import TextOptions
     from fusionrec.text.users import UserTextualiser
 
-    encoder_config = config.text_encoder_config()
     options = TextOptions.for_max_length(encoder_config.max_length)
     encoder = build_encoder(encoder_config)
     root = encoder_config.resolved_cache_dir()

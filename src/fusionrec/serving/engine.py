@@ -1,6 +1,8 @@
-"""``Engine``: one loaded fusion run, ready to answer requests, that learns from new events.
+"""``Engine``: one loaded run of a servable model (:mod:`fusionrec.models.servable`: fusion,
+LightGCN, BPR-MF), ready to answer requests, that learns from new events.
 
-At load every item and user vector is fused once and the items go into a FAISS index; a
+The model is reached only through its servable contract: per-source vector tables and a
+scorer. At load every item and user vector is fused once and the items go into a FAISS index; a
 request is then a lookup, one inner-product search and (CTR models) a re-rank of the
 candidates by the model's head. Writes (:mod:`fusionrec.serving.updates`) only replace
 per-user *views* and append new items, so readers never lock: they read one published
@@ -16,16 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from fusionrec.errors import FusionRecError
+from fusionrec.models.servable import Servable
 from fusionrec.serving.catalog import GrowingVocabulary, item_names
 from fusionrec.serving.index import ItemIndex, augment_users, unit
-from fusionrec.serving.vectors import FoldIn, FusedSpace, UserState, profiles
+from fusionrec.serving.vectors import FoldIn, UserState, profiles
 from fusionrec.serving.views import ItemTable, RequestError, UserView
 
 log = logging.getLogger(__name__)
 
 
 class EngineError(FusionRecError, RuntimeError):
-    """The run folder cannot be served (e.g. not a fusion model)."""
+    """The run folder cannot be served (a model without the servable contract)."""
 
 
 @dataclass(frozen=True)
@@ -48,24 +51,23 @@ def load_run(run_dir: str | Path, data_dir: str | None = None) -> LoadedRun:
 
 
 class Engine:
-    """Recommend / score / similar over a :class:`LoadedRun` of the ``fusion`` model."""
+    """Recommend / score / similar over a :class:`LoadedRun` of a servable model."""
 
     def __init__(self, run: LoadedRun, candidates: int = 100, threads: int = 1,
                  text_cold_start: bool = True, index: str = "auto") -> None:
         model = run.model
-        if getattr(model, "tables_", None) is None or not hasattr(model, "scorer_"):
-            raise EngineError(f"{run.run_dir} holds a {getattr(model, 'name', '?')!r} model; "
-                              "the service serves fusion runs (model: {name: fusion})")
+        if not isinstance(model, Servable):
+            raise EngineError(f"{run.run_dir} holds a {getattr(model, 'name', '?')!r} model, "
+                              "which the service cannot serve (servable models: fusion, "
+                              "lightgcn, bpr-mf)")
         self.run = run
         self.candidates = candidates
-        self.sources = tuple(model.sources_)
-        self.space = FusedSpace(model.scorer_, self.sources)
-        self.seen = model.seen_
-        tables = model.tables_
-        self.user_x = tables.user.numpy().astype(np.float32)
-        self.user_mask = tables.user_mask.numpy().astype(bool)
-        self.item_x = tables.item.numpy().astype(np.float32)
-        self.item_mask = tables.item_mask.numpy().astype(bool)
+        tables = model.vector_tables()
+        self.sources = tables.sources
+        self.space = model.vector_scorer()
+        self.seen = tables.seen
+        self.user_x, self.user_mask = tables.user, tables.user_mask
+        self.item_x, self.item_mask = tables.item, tables.item_mask
         n_items = len(self.item_x)
         self.item_bias = (self.space.item_bias if self.space.item_bias is not None
                           else np.zeros(n_items, np.float32))
@@ -146,9 +148,11 @@ class Engine:
         # head the index's exact scores already are the model's scores.
         wanted = max(self.candidates, k) if self.space.has_ctr else k
         ids, scores = self.index.top(view.query, wanted + len(excluded))
-        if len(extra.bias):
-            ids = np.concatenate([ids, len(self.item_x) + np.arange(len(extra.bias))])
-            scores = np.concatenate([scores, extra.fused @ view.fused + extra.bias])
+        if len(extra.bias):  # new items the model could place (some source gave a vector)
+            placed = np.flatnonzero(extra.mask.any(1))
+            ids = np.concatenate([ids, len(self.item_x) + placed])
+            scores = np.concatenate([scores, extra.fused[placed] @ view.fused
+                                     + extra.bias[placed]])
         if len(excluded):  # ``excluded`` is sorted: a binary search beats np.isin's sort
             at = np.minimum(np.searchsorted(excluded, ids), len(excluded) - 1)
             keep = excluded[at] != ids
@@ -165,7 +169,10 @@ class Engine:
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The model's score (CTR logit, else retrieval score) of each (user, item) pair."""
         out = np.empty(len(users), dtype=np.float64)
-        _, _, fused, bias = self.item_rows(items)
+        _, mask, fused, bias = self.item_rows(items)
+        for row, item in enumerate(np.asarray(items, np.int64)):
+            if item >= len(self.item_x) and not mask[row].any():  # a new item, unplaced
+                self._refuse_unplaced(int(item))
         for row, user in enumerate(users):
             view = self.user_view(int(user))
             out[row] = self.space.pair_scores(view.fused, fused[row:row + 1],
@@ -178,9 +185,7 @@ class Engine:
         no attributes) is refused rather than answered with arbitrary items at 0.0."""
         _, mask, fused, _ = self.item_rows(np.array([item]))
         if not mask[0].any():
-            raise RequestError(409, f"item {self.items.ids[item]!r} has no vector to compare "
-                               "yet: this run cannot place it from what was posted (no text "
-                               "it can encode, no known attributes or tags)")
+            self._refuse_unplaced(item)
         ids, sims = self.index.similar(fused[0], k + 1)
         extra = self.extra_items
         if len(extra.bias):
@@ -190,6 +195,17 @@ class Engine:
         ids, sims = ids[keep], sims[keep]
         order = np.argsort(-sims, kind="stable")[:k]
         return ids[order], sims[order].astype(np.float64)
+
+    def _refuse_unplaced(self, item: int) -> None:
+        """409 for an item the model has no vector for: a new item posted without anything
+        this run can place it from (no text it can encode, no known attributes or tags; a
+        pure ID model places no new item before a retrain)."""
+        if self.run.model.serving.content_items:
+            how = "no text it can encode, no known attributes or tags"
+        else:
+            how = f"a {self.run.model.name} model places new items only after a retrain"
+        raise RequestError(409, f"item {self.items.ids[item]!r} has no vector to compare "
+                           f"yet: this run cannot place it from what was posted ({how})")
 
     def explain(self, user: int, items: np.ndarray):
         """One :class:`~fusionrec.explain.types.Explanation` per item, for ``user``."""
@@ -201,8 +217,8 @@ class Engine:
                                            (view.state.x, view.state.mask), (x, mask, bias))
 
     def describe(self) -> dict:
-        return {"model": getattr(self.run.model, "name", "?"), "sources": list(self.sources),
-                "heads": list(getattr(self.run.model, "heads_", ())),
+        return {"model": self.run.model.name, "sources": list(self.sources),
+                "heads": list(self.run.model.serving.heads),
                 "users": len(self.users), "items": len(self.items),
                 "new_users": len(self.users) - self.users.n_base,
                 "new_items": len(self.items) - self.items.n_base,
@@ -227,7 +243,7 @@ def rating_scale(dataset) -> tuple[float, float]:
     return float(finite.min()), float(finite.max())
 
 
-def _fuse_all(space: FusedSpace, side: str, x: np.ndarray, mask: np.ndarray,
+def _fuse_all(space, side: str, x: np.ndarray, mask: np.ndarray,
               batch: int = 8192) -> np.ndarray:
     parts = [space.fuse(side, x[s:s + batch], mask[s:s + batch]) for s in range(0, len(x), batch)]
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)

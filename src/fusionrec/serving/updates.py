@@ -291,12 +291,12 @@ def _friend_matrix(social, n_users: int) -> sp.csr_matrix:
 
 
 def _text_matcher(engine, features, slot: int) -> TextMatcher:
-    """LM features of the training items (through the embedding cache) and the run's encoder."""
-    from fusionrec.encoders.config import EncoderConfig
+    """LM features of the training items (through the embedding cache) and the encoder the
+    run's model reads item text with (its servable ``text_encoder()``)."""
     from fusionrec.encoders.factory import build_encoder
     from fusionrec.models.fusion.build import load_text_features
 
-    encoder_settings = dict(engine.run.model.config.encoder or {})
-    encoder = build_encoder(EncoderConfig(**encoder_settings))
-    text = load_text_features(features, encoder_settings)
+    encoder_config = engine.run.model.text_encoder()
+    encoder = build_encoder(encoder_config)
+    text = load_text_features(features, encoder_config)
     return TextMatcher(encoder, text.item, engine.item_x[:, slot])

@@ -1,7 +1,8 @@
-"""The fused vector space of a loaded fusion model, and fold-in of new events.
+"""Fold-in of new events into a served model's per-source user vectors.
 
-:class:`FusedSpace` wraps the model's scorer (fusion layers + heads) for inference only:
-numpy in, numpy out, under ``torch.inference_mode`` (no autograd on the request path).
+The vectors and the scorer come from the model's servable contract
+(:mod:`fusionrec.models.servable`); ``FusedSpace``, the fusion model's scorer, is re-exported
+here for callers that built one by hand.
 
 :class:`FoldIn` moves a user's per-source vectors when they record new items, without
 retraining. For every source whose user vector depends on the user's items, a ridge map
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fusionrec.models.fusion.space import FusedSpace  # noqa: F401  (re-export)
+
 #: Sources whose user vector is the mean of the user's items' vectors (mask: any item has it).
 PROFILE_SOURCES = ("item_attributes", "item_text", "kg")
 #: Sources whose user vector moves when the user's items change.
@@ -32,61 +35,6 @@ class UserState:
     mask: np.ndarray     # (S,) bool
     profile: np.ndarray  # (S, d) mean of the history's per-source item vectors
     n_items: int         # history size the profile averages over
-
-
-class FusedSpace:
-    """Inference-only view of a fitted :class:`FusionScorer` (``sources`` in stacking order)."""
-
-    def __init__(self, scorer, sources: tuple[str, ...]) -> None:
-        import torch
-
-        self._torch = torch
-        self.scorer = scorer.eval()
-        self.sources = tuple(sources)
-        retrieval = scorer.retrieval
-        self.has_ctr = scorer.ctr is not None
-        self.has_retrieval = retrieval is not None
-        self.item_bias = (retrieval.item_bias.detach().numpy().astype(np.float32)
-                          if retrieval is not None else None)
-
-    def fuse(self, side: str, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``x (B, S, d)``, ``mask (B, S)`` -> fused ``(B, D)`` float32."""
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.scorer.fuse(side, torch.from_numpy(np.ascontiguousarray(x, np.float32)),
-                                   torch.from_numpy(np.ascontiguousarray(mask, bool)))
-        return out.numpy()
-
-    def weights(self, side: str, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``(B, S)`` fusion weight of each source (what the gate gives it)."""
-        torch = self._torch
-        fusion = self.scorer.user_fusion if side == "user" else self.scorer.item_fusion
-        with torch.inference_mode():
-            out = fusion.weights(torch.from_numpy(np.ascontiguousarray(x, np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(mask, bool)))
-        return out.numpy()
-
-    def pair_scores(self, user: np.ndarray, items: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """The model's score of one fused ``user (D,)`` against fused ``items (N, D)`` with
-        retrieval biases ``bias (N,)``: the CTR logit when the model has a CTR head, else the
-        retrieval score ``u . i + b``."""
-        if not self.has_ctr:
-            return items @ user + bias
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.scorer.ctr(torch.from_numpy(user[None, :]), torch.from_numpy(items))
-        return out.numpy()
-
-
-    def row_scores(self, users: np.ndarray, items: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """Row-wise scores of fused ``users (N, D)`` with ``items (N, D)`` and ``bias (N,)``."""
-        if not self.has_ctr:
-            return (users * items).sum(1) + bias
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.scorer.ctr(torch.from_numpy(np.ascontiguousarray(users, np.float32)),
-                                  torch.from_numpy(np.ascontiguousarray(items, np.float32)))
-        return out.numpy()
 
 
 def profiles(item_x: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:

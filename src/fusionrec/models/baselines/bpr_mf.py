@@ -19,10 +19,12 @@ from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
+from fusionrec.models.common.embedding_servable import EmbeddingServable, require_same
 from fusionrec.models.common.persist import (load_model_files, module_tensors,
                                                   module_weights, save_model_files)
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.params import PAIR_LOSSES, at_least, one_of
+from fusionrec.models.servable import item_keys, user_keys
 
 
 def _mf_module(n_users: int, n_items: int, dim: int, init_std: float, dropout: float):
@@ -64,8 +66,8 @@ class BPRMFConfig:
         at_least("bpr-mf", "n_negatives", self.n_negatives, 1)
 
 
-class BPRMF:
-    """BPR matrix factorisation.
+class BPRMF(EmbeddingServable):
+    """BPR matrix factorisation; servable (:mod:`fusionrec.models.common.embedding_servable`).
 
     Parameters: ``embedding_dim``; ``loss`` ``"auto"`` (BCE for CTR splits, BPR for top-K),
     ``"bpr"`` or ``"bce"``; ``n_negatives`` sampled per positive; ``init_std`` of the embeddings;
@@ -78,6 +80,10 @@ class BPRMF:
     cold_start: ClassVar[frozenset[str]] = frozenset()
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
+    ROW_KEYS: ClassVar[dict] = {"user.weight": user_keys, "item.weight": item_keys,
+                                "item_bias": item_keys}
+    INFLUENCE: ClassVar[tuple[str, ...]] = (
+        "weights: item vectors and biases trained on the user's examples",)
 
     def __init__(self, embedding_dim: int = 64, loss: str = "auto", n_negatives: int = 1,
                  init_std: float = 0.01, trainer: TrainerConfig | Mapping | None = None) -> None:
@@ -150,6 +156,25 @@ class BPRMF:
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         return recommend_by_scores(self._score_rows, users, k, self.seen_, exclude_seen)
+
+    # -- servable (EmbeddingServable) ---------------------------------------------------------
+    def _final_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._check_fitted()
+        m = self.module_
+        as_numpy = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        return (as_numpy(m.user.weight), as_numpy(m.item.weight),
+                as_numpy(m.item_bias + m.bias))  # the global bias folded into each item's
+
+    def _zero_user(self, user: int) -> None:
+        import torch
+
+        self._check_fitted()
+        with torch.no_grad():
+            self.module_.user.weight[user] = 0
+
+    def _check_parent_weights(self, weights) -> None:
+        self._check_fitted()
+        require_same(self.module_.state_dict(), weights)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -21,9 +21,11 @@ from fusionrec.data.split import Split
 from fusionrec.devices import map_tensors
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
+from fusionrec.models.common.embedding_servable import EmbeddingServable
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.params import PAIR_LOSSES, MissingSourceError, at_least, one_of
+from fusionrec.models.servable import ServableError, item_keys, user_keys
 
 #: LightGCN's recipe (64 dims, 3 layers, Adam at 5e-3) unless the run config says else. One
 #: torch thread: on a busy shared 2-core machine a second thread made training several times
@@ -87,8 +89,9 @@ class LightGCNConfig:
         at_least("lightgcn", "n_negatives", self.n_negatives, 1)
 
 
-class LightGCN:
-    """LightGCN over training interactions (plus friends with ``social=True``).
+class LightGCN(EmbeddingServable):
+    """LightGCN over training interactions (plus friends with ``social=True``); servable
+    through its propagated vectors (:mod:`fusionrec.models.common.embedding_servable`).
 
     Parameters: ``embedding_dim`` (64), ``layers`` (3), ``reg_weight`` (L2 on the batch's ego
     embeddings, per row), ``loss`` ``auto`` (BPR for top-K, BCE for CTR) / ``bpr`` / ``bce``,
@@ -99,6 +102,11 @@ class LightGCN:
     name: ClassVar[str] = "lightgcn"
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "layers": 2,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
+    ROW_KEYS: ClassVar[dict] = {"embedding.weight": lambda f: user_keys(f) + item_keys(f)}
+    INFLUENCE: ClassVar[tuple[str, ...]] = (
+        "interactions: propagation over the user's edges shaped the vectors of their items "
+        "and of users within two hops",
+        "weights: ego embeddings trained on the user's examples")
 
     def __init__(self, embedding_dim: int = 64, layers: int = 3, reg_weight: float = 1e-4,
                  loss: str = "auto", n_negatives: int = 1, init_std: float = 0.1,
@@ -192,6 +200,26 @@ class LightGCN:
             return users_t[torch.from_numpy(batch).to(users_t.device)] @ items_t.T
 
         return recommend_by_scores(rows, users, k, self.seen_, exclude_seen)
+
+    # -- servable (EmbeddingServable) ---------------------------------------------------------
+    def _final_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        users, items = self._vectors()
+        return users, items, np.zeros(len(items), np.float32)  # no bias: u . i
+
+    def _zero_user(self, user: int) -> None:
+        if hasattr(self, "module_"):  # the live graph would propagate it back in
+            raise ServableError("forgetting edits a saved LightGCN run; load it first")
+        self.user_vectors_[user] = 0
+
+    def _check_parent_weights(self, weights) -> None:
+        # A saved run keeps only the propagated vectors, which the checkpoint's ego embeddings
+        # give only through the training graph: the layout is what can be checked here.
+        ego = weights.get("embedding.weight")
+        users, items = self._vectors()
+        if ego is None or tuple(ego.shape) != (len(users) + len(items), users.shape[1]):
+            raise ServableError("the checkpoint's embedding.weight does not match the run's "
+                                "users, items and width; the checkpoint does not belong to "
+                                "this model")
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -23,6 +23,7 @@ from fusionrec.graph.adjacency import index_tensor
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
+from fusionrec.models.fusion.servable import FusionServable
 
 log = logging.getLogger(__name__)
 #: Folder of a saved model holding the fine-tuned LM (outside ``lm_mode: frozen``).
@@ -38,12 +39,13 @@ class SourceWeights:
     item: np.ndarray  # (n, S)
 
 
-class FusionRecommender:
+class FusionRecommender(FusionServable):
     """Recommender protocol over a fused multi-source network (see :class:`FusionConfig` for
     the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses).
 
     ``score`` returns the CTR head's logit when the model has one, else the retrieval score;
     ``recommend`` ranks with the retrieval head when present (one matrix product per batch).
+    Servable (:mod:`fusionrec.models.fusion.servable`).
     """
 
     name: ClassVar[str] = "fusion"
