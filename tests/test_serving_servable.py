@@ -159,3 +159,57 @@ def test_delete_forgets_the_user_in_the_run_and_the_store(client):
     tables = reloaded.vector_tables()
     assert np.abs(tables.user[index]).sum() == 0 and not len(tables.seen.items_of(index))
     assert _ids(client.get("/v1/users/u3/recommendations?k=3"))  # the service still serves
+
+
+def test_retrain_warm_starts_a_plain_model_by_raw_id(plain_run, tmp_path):
+    """Retraining goes through the contract: the parent's checkpoint is checked by the model,
+    every known user's and item's row is copied, the new user's row is fresh."""
+    from fusionrec.continual.retrain import RetrainConfig, retrain
+    from fusionrec.continual.warm_start import WarmStartError, read_warm_weights
+    from fusionrec.data.events import Event, UserRecord, WriteBatch, open_store
+    from fusionrec.training.run import load_run_split
+
+    store = open_store(str(tmp_path / "events.sqlite3"))
+    likes = [Event(f"u{u}", f"i{i}", "like") for u in range(30) for i in (u + 1, u + 7)]
+    store.write(WriteBatch(tuple(likes + [Event("newbie", "i4", "like")]),
+                           (UserRecord("newbie"),)))
+    result = retrain(plain_run, store, tmp_path / "out", RetrainConfig(epochs=1),
+                     progress=False)
+    store.close()
+    config, manifest, parent = open_run(plain_run)
+    _, split = load_run_split(plain_run, config, manifest)
+    n_users, n_items = split.features.n_users, split.features.n_items
+    rows = result.report["warm_start"]
+    known = {"lightgcn": n_users + n_items, "bpr-mf": n_users + 2 * n_items}[parent.name]
+    assert rows["copied_rows"] == known and rows["fresh_rows"] == 1
+    assert "newbie" in json.loads((tmp_path / "out" / "users.json").read_text())
+    _, _, other = open_run(tmp_path / "out")  # one more user: not this checkpoint's model
+    with pytest.raises(WarmStartError, match="does not belong"):
+        read_warm_weights(plain_run, other, split.features)
+
+
+def test_the_dp_head_refuses_a_model_without_one(plain_run):
+    from fusionrec.privacy.dp import DPError, fit_private_head
+
+    _, _, model = open_run(plain_run)
+    assert not model.serving.private_head
+    with pytest.raises(DPError, match="fusion"):
+        fit_private_head(model, split=None)
+
+
+def test_a_fusion_item_posted_without_anything_to_place_it_by_is_not_ranked(
+        tmp_path_factory, tmp_path):
+    """A new item the model has no vector for was ranked at the mean item bias; it is now
+    left out of recommendations and its score is a 409, as ``similar`` already was."""
+    run_dir = trained_run(tmp_path_factory.getbasetemp())
+    n = len(json.loads((run_dir / "items.json").read_text()))
+    settings = ServeSettings(run_dir=str(run_dir), api_key=API_KEY, max_k=n + 1,
+                             database_url=str(tmp_path / "events.sqlite3"))
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        assert client.post("/v1/events", json={"items": [{"item_id": "bare"}]}
+                           ).status_code == 201
+        ranked = _ids(client.get(f"/v1/users/u3/recommendations?k={n + 1}"))  # every item
+        assert len(ranked) > n // 2 and "bare" not in ranked
+        score = client.post("/v1/score", json={"pairs": [{"user_id": "u3",
+                                                          "item_id": "bare"}]})
+        assert score.status_code == 409 and "no text it can encode" in score.text

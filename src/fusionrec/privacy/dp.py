@@ -85,6 +85,12 @@ def _examples(split, seen, n_items: int, rng: np.random.Generator):
 
 def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
     """Replace ``model``'s scorer by one trained with DP-SGD; returns the privacy report."""
+    from fusionrec.models.servable import PrivateHead
+
+    if not isinstance(model, PrivateHead):  # declared, so refused before any extra is needed
+        raise DPError(f"the DP head re-trains a fusion model's scorer over its frozen tables; "
+                      f"a {getattr(model, 'name', '?')!r} model has no such head (its vectors "
+                      "are its weights)")
     require("dp", "the DP head")
     import torch
     import torch.nn.functional as F
@@ -92,12 +98,6 @@ def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
     from opacus.optimizers import DPOptimizer
     from torch.func import functional_call, grad, vmap
 
-    from fusionrec.models.servable import PrivateHead
-
-    if not isinstance(model, PrivateHead):
-        raise DPError(f"the DP head re-trains a fusion model's scorer over its frozen tables; "
-                      f"a {getattr(model, 'name', '?')!r} model has no such head (its vectors "
-                      "are its weights)")
     torch.manual_seed(config.seed)  # before the fresh scorer draws its initial weights
     head = model.head_inputs()
     tables, scorer = head.tables, head.scorer
