@@ -94,6 +94,12 @@ def test_recommendations_are_the_models_own(client):
     assert TestClient(client.app).get("/v1/users/u3/recommendations").status_code == 401
     engine = client.get("/readyz").json()["engine"]
     assert engine["model"] == model.name and engine["sources"] == ["interactions"]
+    explained = client.get("/v1/users/u3/recommendations?k=3&explain=true").json()
+    for rec in explained["recommendations"]:  # the one source carries the whole score
+        (source,) = rec["explanation"]["sources"]
+        assert source["source"] == "interactions"
+        assert source["delta"] == pytest.approx(rec["score"] - source["score_without"],
+                                                abs=1e-5)
 
 
 def test_events_are_recorded_excluded_and_move_the_user(client):
