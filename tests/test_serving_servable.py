@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from serving_support import API_KEY, trained_run
 
-from fusionrec.models.servable import Servable, VectorScorer
+from fusionrec.models.servable import PrivateHead, Servable, VectorScorer
 from fusionrec.serving.app import create_app
 from fusionrec.serving.settings import ServeSettings
 from fusionrec.training.artifacts import open_run
@@ -81,7 +81,10 @@ def test_every_servable_model_conforms(plain_run, tmp_path_factory):
         if not scorer.has_ctr:
             np.testing.assert_allclose(scorer.row_scores(u, i, bias),
                                        model.score(users, items), rtol=1e-4, atol=1e-4)
-    assert not model.serving.content_items or model.name == "fusion"
+        fusion_model = model.name == "fusion"
+        # declared, not probed: only fusion places new items from content and has a DP head
+        assert model.serving.content_items == model.serving.private_head == fusion_model
+        assert isinstance(model, PrivateHead) == fusion_model
 
 
 def test_recommendations_are_the_models_own(client):
