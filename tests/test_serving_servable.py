@@ -222,3 +222,27 @@ def test_a_fusion_item_posted_without_anything_to_place_it_by_is_not_ranked(
         score = client.post("/v1/score", json={"pairs": [{"user_id": "u3",
                                                           "item_id": "bare"}]})
         assert score.status_code == 409 and "no text it can encode" in score.text
+
+
+def test_serve_preflight_takes_servable_runs_and_refuses_others(plain_run, tmp_path):
+    """The CLI checks the run's model class before uvicorn starts: LightGCN and BPR-MF runs
+    pass (they were refused as "not fusion"), a model without the contract gets one line."""
+    from fusionrec.cli.main import UserError
+    from fusionrec.cli.serve_cmd import _preflight
+    from fusionrec.models.fusion.links import FusionLinks
+
+    db = str(tmp_path / "events.sqlite3")
+    _preflight(ServeSettings(run_dir=str(plain_run), api_key=API_KEY, database_url=db))
+    other = tmp_path / "popularity"
+    shutil.copytree(plain_run, other)
+    meta = json.loads((other / "model.json").read_text())
+    (other / "model.json").write_text(json.dumps({**meta, "name": "popularity"}))
+    from fusionrec.training import artifacts
+
+    manifest = json.loads((other / artifacts.MANIFEST_FILE).read_text())
+    manifest["files"]["model.json"] = artifacts.file_sha256(other / "model.json")
+    (other / artifacts.MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="serves runs of bpr-mf, fusion, lightgcn"):
+        _preflight(ServeSettings(run_dir=str(other), api_key=API_KEY, database_url=db))
+    # a link model ranks people: it declares itself out of the contract
+    assert not isinstance(FusionLinks(), Servable)

@@ -71,6 +71,8 @@ def _preflight(settings) -> None:
     """Fail with one line, before uvicorn starts, on what would only fail in the lifespan."""
     from fusionrec.data.events import open_store
     from fusionrec.models.common.persist import read_model_name
+    from fusionrec.models.registry import MODELS, model_class
+    from fusionrec.models.servable import servable_class
     from fusionrec.training.artifacts import verify_run
 
     try:
@@ -78,7 +80,8 @@ def _preflight(settings) -> None:
         name = read_model_name(settings.run_dir)
     except (FileNotFoundError, ValueError) as error:  # model.json missing or unreadable
         raise UserError(str(error)) from None
-    if name != "fusion":
-        raise UserError(f"{settings.run_dir} holds a {name!r} model; `fusionrec serve` serves "
-                        "fusion runs (model: {name: fusion})")
+    if name not in MODELS or not servable_class(model_class(name)):
+        servable = sorted(n for n in MODELS if servable_class(model_class(n)))
+        raise UserError(f"{settings.run_dir} holds a {name!r} model, which does not serve; "
+                        f"`fusionrec serve` serves runs of {', '.join(servable)}")
     open_store(settings.database_url).close()

@@ -126,6 +126,18 @@ class Servable(Protocol):
     def save(self, directory) -> Any: ...
 
 
+#: What a class must define to be :class:`Servable` (checked without building a model).
+SERVABLE_MEMBERS = ("name", "serving", "vector_tables", "vector_scorer", "text_encoder",
+                    "forget_user", "check_parent", "warm_start", "save")
+
+
+def servable_class(cls: type) -> bool:
+    """Whether instances of ``cls`` are :class:`Servable`: the same members ``isinstance``
+    looks for, read from the class (the CLI checks a run's model before loading it); as for
+    ``isinstance``, a method set to ``None`` opts the class out."""
+    return all(getattr(cls, member, None) is not None for member in SERVABLE_MEMBERS)
+
+
 @runtime_checkable
 class PrivateHead(Protocol):
     """A model whose scorer the DP head can re-train over frozen vector tables."""

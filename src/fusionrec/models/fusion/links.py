@@ -48,6 +48,10 @@ class FusionLinks(FusionRecommender):
     name: ClassVar[str] = "fusion-links"
     TASKS: ClassVar[tuple[str, ...]] = ("links",)
     SMOKE_PARAMS: ClassVar[dict] = {**FusionRecommender.SMOKE_PARAMS, "folds": 2}
+    # A link model ranks people, not items: it opts out of the servable and DP-head contracts
+    # (a protocol method set to None is not implemented), so serving, retraining, in-place
+    # forgetting and the DP head refuse it by its declaration.
+    vector_tables = vector_scorer = head_inputs = None
 
     def __init__(self, trainer: TrainerConfig | Mapping | None = None, folds: int = 4,
                  prior: str = "adamic-adar", **params: Any) -> None:
