@@ -168,6 +168,9 @@ def test_delete_forgets_the_user_in_the_run_and_the_store(client):
     tables = reloaded.vector_tables()
     assert np.abs(tables.user[index]).sum() == 0 and not len(tables.seen.items_of(index))
     assert _ids(client.get("/v1/users/u3/recommendations?k=3"))  # the service still serves
+    people = client.get("/v1/users/u3/people?k=3")  # by taste (fused vectors) and friends
+    assert people.status_code == 200, people.text
+    assert "u5" not in {p["user_id"] for p in people.json()["people"]}
 
 
 def test_retrain_warm_starts_a_plain_model_by_raw_id(plain_run, tmp_path):

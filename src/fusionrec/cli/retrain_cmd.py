@@ -1,8 +1,8 @@
 """``fusionrec retrain RUN_DIR --events DB --out NEW_RUN_DIR``: continual learning.
 
-Warm-starts the run's fusion model on the events the service recorded (plus a replay sample
-of the old training data), reports metrics on new and old held-out data, and applies the
-promotion gate. Exit 0: written and promoted (and, with ``--promote``, swapped into the
+Warm-starts the run's servable model (fusion, LightGCN, BPR-MF) on the events the service
+recorded (plus a replay sample of the old training data), reports metrics on new and old
+held-out data, and applies the promotion gate. Exit 0: written and promoted (and, with ``--promote``, swapped into the
 service); exit 3: written but refused by the gate (``retrain.json`` says ``"promoted":
 false``); exit 2: nothing to do or a user error (the CLI's code for every user error).
 """
@@ -20,9 +20,9 @@ GATE_REFUSED = 3  # not 2: that is every command's user-error code
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "retrain", help="warm-start a fusion run on recorded events (forgetting check + gate)",
+        "retrain", help="warm-start a served run on recorded events (forgetting check + gate)",
         description="Retrain RUN_DIR on the events in DB into NEW_RUN_DIR; see retrain.json.")
-    p.add_argument("run_dir", help="the run folder being served (a fusion run)")
+    p.add_argument("run_dir", help="the run folder being served (fusion, lightgcn or bpr-mf)")
     p.add_argument("--events", required=True,
                    help="event store: a SQLite path, sqlite:///PATH or postgresql://...")
     p.add_argument("--out", required=True, help="new run folder to create")
