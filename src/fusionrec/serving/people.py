@@ -1,12 +1,13 @@
 """People you may know for a served run: who, and why.
 
 A served run is an item recommender (``fusion``, ``lightgcn``, ``bpr-mf``), so people are
-derived from what it has: ``score(u, v) = AA(u, v) + cos(f_u, f_v)``, where ``AA`` is Adamic–Adar on the service's live
-friendship graph (the run's training friendships plus recorded friend events) and ``f`` are
-the run's fused user vectors (as updated by recorded events). Adamic–Adar ranks friends of
-friends; the cosine (in [-1, 1]) orders people with equal mutual-friend evidence by taste, and
-ranks everyone when a user has no friends yet. The user and their current friends are never
-returned. This mirrors ``fusion-links`` with its prior weight fixed at 1 (see docs/people.md).
+derived from what it has: ``score(u, v) = AA(u, v) + cos(f_u, f_v)``, where ``AA`` is
+Adamic–Adar on the service's live friendship graph (the run's training friendships plus
+recorded friend events) and ``f`` are the run's fused user vectors (as updated by recorded
+events). Adamic–Adar ranks friends of friends; the cosine (in [-1, 1]) orders people with equal
+mutual-friend evidence by taste, and ranks everyone when a user has no friends yet. The user
+and their current friends are never returned. This mirrors ``fusion-links`` with its prior
+weight fixed at 1 (see docs/people.md).
 
 Each person comes with the evidence: mutual friends (fewest friends first: a mutual friend
 with few friends says more), shared items (rarest first) and equal user attributes.
