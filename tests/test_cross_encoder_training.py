@@ -11,29 +11,11 @@ import numpy as np
 import pytest
 
 from fusionrec.config import TrainerConfig
-from fusionrec.data.split import Split
 from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
 from fusionrec.training.trainer import Trainer
-from tests.test_cross_encoder import _params, tiny_dataset, tiny_pairs
-
-
-@pytest.fixture(scope="module")
-def split() -> Split:
-    rng = np.random.default_rng(1)
-    return Split("fewshot-tallrec", "ctr", 0, tiny_pairs(rng, 24), tiny_pairs(rng, 16),
-                 tiny_pairs(rng, 16), tiny_dataset())
-
-
-class _Crash(Exception):
-    pass
-
-
-def _crash_after(epoch_to_crash):
-    def callback(epoch, record):
-        if epoch == epoch_to_crash:
-            raise _Crash
-
-    return callback
+from test_cross_encoder import _params
+from test_cross_encoder import split  # noqa: F401  (fixture)
+from test_training import _Crash, _crash_at
 
 
 def _state(model) -> dict[str, np.ndarray]:
@@ -44,7 +26,8 @@ def _untimed(history):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
 
-def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_bert, tmp_path):
+def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_bert,  # noqa: F811
+                                                                 tmp_path):
     # no validation: every epoch runs and the last weights stay, so they carry the whole
     # optimiser trajectory (Adam moments, step count, per-epoch shuffles and dropout masks)
     params = _params(tiny_bert, mode="lora", epochs=4, valid_rows=0, lr=2e-2)
@@ -53,7 +36,7 @@ def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_ber
 
     with pytest.raises(_Crash):
         Trainer(TrainerConfig(), run_dir=tmp_path / "b", progress=False,
-                callbacks=[_crash_after(2)]).fit(CrossEncoderRecommender(**params), split)
+                callbacks=[_crash_at(2)]).fit(CrossEncoderRecommender(**params), split)
     state = json.loads((tmp_path / "b" / "checkpoints" / "last.json").read_text())
     assert state["epochs_run"] == 2
     again = Trainer(TrainerConfig(), run_dir=tmp_path / "b", resume=True, progress=False)
@@ -69,7 +52,8 @@ def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_ber
                                   resumed.score_pairs(split.test))
 
 
-def test_early_stopping_runs_in_the_trainer_and_tracks_valid_auc(split, tiny_bert, tmp_path):
+def test_early_stopping_runs_in_the_trainer_and_tracks_valid_auc(split, tiny_bert,  # noqa: F811
+                                                                 tmp_path):
     from fusionrec.evaluation.metrics import auc_score
 
     epochs, patience = 8, 1
