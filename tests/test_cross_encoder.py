@@ -330,21 +330,6 @@ def test_training_is_deterministic_by_seed(split, tiny_lm):
     np.testing.assert_array_equal(a.score_pairs(split.test), b.score_pairs(split.test))
 
 
-def test_early_stopping_keeps_the_best_validation_epoch(split, tiny_lm):
-    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", epochs=4, valid_rows=-1,
-                                              patience=2, lr=3e-2)).fit(split)
-    history = model.summary_["history"]
-    assert history[0]["epoch"] == 0 and "valid_auc" in history[0]
-    best = max(history, key=lambda r: r["valid_auc"])
-    assert model.summary_["best_epoch"] == best["epoch"]
-    assert model.net_.lm_active == (best["epoch"] > 0)
-    from fusionrec.evaluation.metrics import auc_score
-
-    # the restored weights are the best epoch's: re-scoring valid gives its AUC
-    assert auc_score(split.valid.label, model.score_pairs(split.valid)) == pytest.approx(
-        best["valid_auc"])
-
-
 def test_auto_precision_is_decided_by_agreement(split, tiny_lm):
     model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", precision="auto",
                                               epochs=1)).fit(split)

@@ -201,6 +201,7 @@ KNOWN_UPWARD = {
     ("fusionrec.models.baselines.kg_baseline", "fusionrec.training.trainer"),
     ("fusionrec.models.baselines.lightgcn", "fusionrec.training.trainer"),
     ("fusionrec.models.cross_encoder.train", "fusionrec.evaluation.metrics"),
+    ("fusionrec.models.cross_encoder.recommender", "fusionrec.training.trainer"),
     ("fusionrec.models.fusion.recommender", "fusionrec.training.trainer"),
     ("fusionrec.models.links.lightgcn_links", "fusionrec.training.trainer"),
     ("fusionrec.training.run", "fusionrec.evaluation.evaluate"),

@@ -3,6 +3,7 @@ resume after a crash, telemetry and reproducibility."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -279,3 +280,37 @@ def test_non_trainable_models_are_just_fitted(split):
     trainer = Trainer(_fast(), progress=False)
     model = trainer.fit(Popularity(), split)
     assert hasattr(model, "counts_") and trainer.summary_.history == []
+
+
+class _OwnSettings(_ItemBias):
+    """A Trainable using the optional hooks: its own settings, its own validation (a fixed
+    AUC schedule, so the stopping rule is what is tested) and a call when training ends."""
+
+    def __init__(self, aucs):
+        self.aucs, self.calls, self.finished = list(aucs), 0, None
+
+    def training_config(self, config):
+        return dataclasses.replace(config, epochs=5, patience=2, monitor="auc",
+                                   validate_initial=True)
+
+    def validation_metrics(self, split):
+        self.calls += 1
+        return {"auc": self.aucs[self.calls - 1]}
+
+    def trained(self, summary):
+        self.finished = summary
+
+
+def test_model_hooks_and_initial_weights_competing(split, tmp_path):
+    model = _OwnSettings([0.7, 0.6, 0.65, 0.9])
+    trainer = Trainer(_fast(epochs=50, patience=0), run_dir=tmp_path, progress=False)
+    trainer.fit(model, split)
+    summary = trainer.summary_
+    # epoch 0 (the built weights) stays best; 2 epochs without beating it stop the run
+    assert [r["epoch"] for r in summary.history] == [0, 1, 2] and model.calls == 3
+    assert summary.best_epoch == 0 and summary.stopped_early and model.finished is summary
+    assert torch.equal(model.module_.weight, torch.zeros_like(model.module_.weight))
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0] == {"epoch": 0, "step": 0, "lr": 0.02, "train_loss": None,
+                        "valid": {"auc": 0.7}, "seconds": 0.0}
+    assert (tmp_path / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"

@@ -149,6 +149,9 @@ class TrainerConfig:
     # where every torch model trains, scores and encodes: auto | cpu | cuda | cuda:N
     # (auto: a GPU when torch sees one); fusionrec.devices resolves it
     device: str = "auto"
+    # also validate the freshly built weights (epoch 0); they compete for the best epoch, so
+    # a model whose start is already a sound prior keeps it when training only hurts
+    validate_initial: bool = False
 
     def __post_init__(self) -> None:
         _check(self.optimizer in ("adamw", "sgd"), "trainer.optimizer", "must be adamw or sgd",
@@ -175,6 +178,8 @@ class TrainerConfig:
                f"must be {' or '.join(TRAINING_PRECISIONS)}", self.precision)
         _check(device_spec_error(self.device) is None, "trainer.device",
                f"must be {DEVICE_CHOICES}", self.device)
+        _check(isinstance(self.validate_initial, bool), "trainer.validate_initial",
+               "must be true or false", self.validate_initial)
 
 
 @dataclass(frozen=True)

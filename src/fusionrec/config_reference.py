@@ -145,7 +145,9 @@ def render() -> str:
         out += [f"## `{name}`", "", _markdown(_summary(cls)), "", *table(cls), ""]
     out += ["## Model parameters (`model.params`)", "",
             "`model.name` picks one of these models; `model.params` takes its keys. The "
-            "`trainer` section reaches the models trained by the shared Trainer, and the "
+            "`trainer` section reaches the models trained by the shared Trainer (the "
+            "cross-encoder takes only its `seed` and `device`: its own `lr`, `epochs`, "
+            "`batch_size`, `weight_decay` and `patience` drive the Trainer), and the "
             "`encoder` section the models that read text.", ""]
     for name in MODELS:
         cls = params_class(name)

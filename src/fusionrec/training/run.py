@@ -95,8 +95,9 @@ def build_model(config: RunConfig):
     if "trainer" in accepted:
         params.setdefault("trainer", config.trainer)
     else:
-        # models that train outside the Trainer (cross-encoder) get its seed, so a benchmark's
-        # per-seed trainer.seed reaches them too, and its device: one setting for every model
+        # models whose own params carry their training settings (cross-encoder) get its
+        # seed, so a benchmark's per-seed trainer.seed reaches them too, and its device: one
+        # setting for every model
         for key in ("seed", "device"):
             if key not in params and _takes(cls, key, accepted, open_kwargs):
                 params[key] = getattr(config.trainer, key)

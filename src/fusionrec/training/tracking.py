@@ -31,7 +31,8 @@ class RunLog:
         with (self.run_dir / METRICS_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         step = record["epoch"]
-        self._writer.add_scalar("train/loss", record["train_loss"], step)
+        if record["train_loss"] is not None:  # None: epoch 0, validated before any training
+            self._writer.add_scalar("train/loss", record["train_loss"], step)
         self._writer.add_scalar("train/lr", record["lr"], step)
         for name, value in record.get("valid", {}).items():
             self._writer.add_scalar(f"valid/{name}", value, step)
@@ -48,7 +49,8 @@ def plot_learning_curve(history: Sequence[dict], path: str | Path, monitor: str 
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(9, 3.5))
     left, right = fig.subplots(1, 2)
-    left.plot(epochs, [r["train_loss"] for r in history], marker="o")
+    trained = [r for r in history if r["train_loss"] is not None]  # epoch 0 has no loss
+    left.plot([r["epoch"] for r in trained], [r["train_loss"] for r in trained], marker="o")
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
     values = [r.get("valid", {}).get(monitor) for r in history] if monitor else []
     if values and all(v is not None for v in values):

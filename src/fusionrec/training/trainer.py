@@ -43,6 +43,14 @@ class Trainable(Protocol):
       module may be wrapped, e.g. by DDP).
     - optional ``param_groups(module)``: optimiser param groups (dicts with ``params`` and an
       optional ``lr``) instead of one group over ``module.parameters()``.
+    - optional ``training_config(config)``: the settings to train with, for a model whose own
+      params carry them (lr, epochs, batch size, ...); receives the run's ``trainer`` section.
+    - optional ``validation_metrics(split)``: the validation metrics, for a model that
+      validates on rows of its own (e.g. a fixed sample of CTR-style rows) instead of
+      ``evaluate(model, split, "valid")``.
+    - optional ``trained(summary)``: called once the best weights are back in place.
+
+    A module with no trainable parameter was fitted by ``build`` alone: no epoch runs.
     """
 
     def build(self, split: Split, config: TrainerConfig): ...
@@ -103,6 +111,8 @@ class Trainer:
     def validate(self, model, split: Split) -> dict[str, float]:
         from fusionrec.evaluation.evaluate import evaluate
 
+        if hasattr(model, "validation_metrics"):
+            return model.validation_metrics(split)
         if len(split.valid) == 0:
             return {}
         ev = self.evaluation
@@ -117,7 +127,9 @@ class Trainer:
             return model
         import torch
 
-        with torch.random.fork_rng(devices=[]), torch_threads(self.config.num_threads):
+        self.config_ = (model.training_config(self.config)
+                        if hasattr(model, "training_config") else self.config)
+        with torch.random.fork_rng(devices=[]), torch_threads(self.config_.num_threads):
             self.summary_ = self._train(model, split)
         return model
 
@@ -127,7 +139,7 @@ class Trainer:
         from fusionrec.training.checkpoint import load_checkpoint, save_checkpoint
         from fusionrec.training.optim import make_optimizer
 
-        cfg = self.config
+        cfg = self.config_
         summary = TrainingSummary(monitor=resolve_monitor(cfg, split.task, self.evaluation.ks))
         self.device_ = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -136,6 +148,8 @@ class Trainer:
 
         for part in ("valid", "test"):  # a model that cannot score them stops before epoch 1
             check_cold_start(model, split, part)
+        if not any(p.requires_grad for p in raw_module.parameters()):
+            return self._finish(model, raw_module, None, summary)
         module = self.strategy.wrap(raw_module)
         optimizer = make_optimizer(cfg, model.param_groups(module) if hasattr(
             model, "param_groups") else module.parameters())
@@ -154,6 +168,9 @@ class Trainer:
             log = RunLog(self.run_dir, summary.history)
         bar = self._bar(summary.epochs_run)
         try:
+            if cfg.validate_initial and not summary.history:  # epoch 0: the built weights
+                best = self._validate_initial(model, module, raw_module, optimizer, split,
+                                              summary, log)
             epochs = range(summary.epochs_run + 1, cfg.epochs + 1)
             for epoch in ([] if summary.stopped_early else epochs):
                 started = time.perf_counter()
@@ -186,14 +203,40 @@ class Trainer:
                 log.close()
             if bar is not None:
                 bar.close()
-        if best is not None:
-            raw_module.load_state_dict(best)
-        raw_module.eval()
         if writes and summary.history:
             from fusionrec.training.tracking import CURVE_FILE, plot_learning_curve
 
             plot_learning_curve(summary.history, self.run_dir / CURVE_FILE, summary.monitor)
+        return self._finish(model, raw_module, best, summary)
+
+    def _finish(self, model, raw_module, best, summary: TrainingSummary) -> TrainingSummary:
+        """Put the best weights back and tell the model training is over."""
+        if best is not None:
+            raw_module.load_state_dict(best)
+        raw_module.eval()
+        if hasattr(model, "trained"):
+            model.trained(summary)
         return summary
+
+    def _validate_initial(self, model, module, raw_module, optimizer, split: Split,
+                          summary: TrainingSummary, log):
+        """Validate the weights as built (``trainer.validate_initial``): they enter the
+        history as epoch 0 and become the best weights unless an epoch beats them."""
+        import torch
+
+        module.eval()
+        with torch.no_grad():
+            valid = self.strategy.on_main(lambda: self.validate(model, split))
+        best = None
+        if self._observe(summary, valid, 0):
+            best = {k: v.detach().to("cpu", copy=True)
+                    for k, v in raw_module.state_dict().items()}
+        record = {"epoch": 0, "step": 0, "lr": optimizer.param_groups[0]["lr"],
+                  "train_loss": None, "valid": valid, "seconds": 0.0}
+        summary.history.append(record)
+        if log is not None:
+            log.log(record)
+        return best
 
     def _run_epoch(self, model, module, optimizer, split: Split, epoch: int,
                    summary: TrainingSummary) -> float:
@@ -202,7 +245,7 @@ class Trainer:
 
         from fusionrec.training.optim import lr_at, set_lr
 
-        cfg = self.config
+        cfg = self.config_
         # Per-epoch seeds make a resumed run draw exactly what an uninterrupted one would.
         rng = np.random.default_rng([cfg.seed, epoch])
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -231,7 +274,7 @@ class Trainer:
         value = valid.get(summary.monitor)
         # Gains within min_delta are noise (the valid metric of a converged model jitters):
         # they neither reset patience nor move the best checkpoint.
-        margin = self.config.min_delta
+        margin = self.config_.min_delta
         improved = value is not None and not math.isnan(value) and (
             summary.best_value is None
             or (value > summary.best_value + margin if _higher_is_better(summary.monitor)
@@ -242,11 +285,11 @@ class Trainer:
             summary.bad_epochs += 1
             # Reduce on plateau: past its best epoch a model mostly overfits at full lr (top-K
             # Last.FM peaks by epoch 7 of 11); a smaller step can still find a better optimum.
-            if (self.config.lr_plateau_factor < 1
-                    and summary.bad_epochs % self.config.lr_plateau_patience == 0):
-                summary.lr_factor *= self.config.lr_plateau_factor
-        summary.stopped_early = bool(self.config.patience
-                                     and summary.bad_epochs >= self.config.patience)
+            if (self.config_.lr_plateau_factor < 1
+                    and summary.bad_epochs % self.config_.lr_plateau_patience == 0):
+                summary.lr_factor *= self.config_.lr_plateau_factor
+        summary.stopped_early = bool(self.config_.patience
+                                     and summary.bad_epochs >= self.config_.patience)
         return improved
 
     def _bar(self, done: int):
@@ -255,4 +298,4 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.config.epochs, initial=done, desc="training", unit="epoch")
+        return tqdm(total=self.config_.epochs, initial=done, desc="training", unit="epoch")

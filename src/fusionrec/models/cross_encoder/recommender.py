@@ -11,9 +11,11 @@ Few-shot use (``fewshot-tallrec``): only ``split.train`` (the k labelled records
 ``split.valid`` serves model selection only -- what TALLRec does with its validation set: it
 picks the side head (rule, centroid or ridge strength from ``l2_grid``) and the LM's epoch (early stopping;
 epoch 0, the LM head still at zero, included); its labels never enter a gradient. Training runs
-in two stages: (1) the side head alone, fitted exactly on the k rows; (2) the LM, with the side
-head fixed, so it learns only what the side features leave unexplained. The unlabelled valid
-rows' side features also set the side features' standardisation.
+in two stages: (1) the side head alone, fitted exactly on the k rows (``build``); (2) the LM,
+with the side head fixed, so it learns only what the side features leave unexplained -- in the
+shared Trainer like every torch model (checkpoints and resume, early stopping, metrics.jsonl and
+TensorBoard). The unlabelled valid rows' side features also set the side features'
+standardisation.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.common.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
@@ -77,14 +80,37 @@ class CrossEncoderRecommender(PairScoring):
 
     # ---------------------------------------------------------------- fitting
     def fit(self, split: Split) -> "CrossEncoderRecommender":
-        import torch
+        """Train in the shared Trainer, with this model's own training settings."""
+        from fusionrec.config import TrainerConfig
+        from fusionrec.training.trainer import Trainer
 
-        from fusionrec.models.common.ranking import SeenItems
-        from fusionrec.models.common.history import user_histories
-        from fusionrec.models.cross_encoder.net import CrossEncoderNet
+        return Trainer(TrainerConfig(), progress=self.config.progress).fit(self, split)
+
+    # -- the Trainer's Trainable protocol ---------------------------------------------------
+    def training_config(self, config: TrainerConfig) -> TrainerConfig:
+        """The LM trains with this model's ``lr``, ``epochs``, ``batch_size``,
+        ``weight_decay``, ``patience``, ``seed``, ``num_threads`` and ``device`` (the run's
+        ``trainer`` section passes its seed and device in through ``model.params``). Gradients
+        are clipped at norm 1; the valid AUC picks the epoch, epoch 0 (the LM head still at
+        zero in the hybrid) included. ``precision`` is fp32 because ``loss`` applies the
+        autocast ``build`` chose by agreement with fp32."""
+        cfg = self.config
+        return dataclasses.replace(
+            config, optimizer="adamw", lr=cfg.lr, warmup_steps=0, lr_plateau_factor=1.0,
+            batch_size=cfg.batch_size, epochs=cfg.epochs, weight_decay=cfg.weight_decay,
+            grad_clip=1.0, patience=cfg.patience, min_delta=0.0, monitor="auc", seed=cfg.seed,
+            num_threads=cfg.num_threads, precision="fp32", device=cfg.device,
+            validate_initial=True)
+
+    def build(self, split: Split, config: TrainerConfig):
+        """Everything before the LM's gradient steps: prompt pieces, side tables, the net,
+        stage 1 (the side head, fitted exactly on the CPU, then frozen), the training and
+        validation rows, and the autocast precision. Returns the net, on ``config.device``."""
         from fusionrec.devices import resolve_device
-        from fusionrec.encoders.threads import torch_threads
-        from fusionrec.models.cross_encoder.train import choose_precision, fit_side_head, train_net
+        from fusionrec.models.common.history import user_histories
+        from fusionrec.models.common.ranking import SeenItems
+        from fusionrec.models.cross_encoder.net import CrossEncoderNet
+        from fusionrec.models.cross_encoder.train import choose_precision, fit_side_head
 
         cfg = self.config
         if len(split.train) == 0:
@@ -94,40 +120,81 @@ class CrossEncoderRecommender(PairScoring):
                 split, train=with_negatives(split.train, split.features, cfg.seed),
                 valid=with_negatives(split.valid, split.features, cfg.seed + 1))
         features = split.features
-        with torch.random.fork_rng(devices=[]), torch_threads(cfg.num_threads):
-            torch.manual_seed(cfg.seed)
-            self.fallback_items_, self.fallback_labels_ = user_histories(
-                features, cfg.history_size + 1)
-            inter = features.interactions
-            self.seen_ = SeenItems.from_pairs(
-                Pairs(inter.user, inter.item, np.ones(len(inter))), features.n_users)
-            lm = self._load_lm(zero_head=cfg.head == "hybrid")
-            self._set_pieces_from(features)
-            self._build_side(split)
-            prior = np.array([1.0 if n == "positivity" else 0.0 for n in self.feature_names_])
-            self.net_ = CrossEncoderNet(lm.model if lm is not None else None,
-                                        len(self.feature_names_), prior)
-            train, side_train, valid, valid_side = self._training_rows(split)
-            if side_train.side is not None:
-                self.net_.set_side_scale(side_train.side if valid_side is None
-                                         else np.concatenate([side_train.side, valid_side.side]))
-            side = fit_side_head(self.net_, side_train, valid_side, cfg.l2_grid)
-            side["rows"] = len(side_train)
-            if self.net_.side is not None:
-                self.net_.side.requires_grad_(False)
-            # stage 1 ran on the CPU (a few exact L-BFGS fits); the LM trains on the device
-            self.net_.to(resolve_device(cfg.device))
-            self.precision_ = choose_precision(self.net_, train, cfg, self._pad_id,
-                                               self._padding_side)
-            summary = {"epochs_run": 0, "best_epoch": 0, "best_valid_auc":
-                       side.get("side_valid_auc"), "lm_active": False, "history": [],
-                       "train_seconds": 0.0}
-            if self.net_.lm is not None:
-                summary = train_net(self.net_, train, valid, cfg, self.precision_["precision"],
-                                    self._pad_id, self._padding_side,
-                                    zero_head=cfg.head == "hybrid")
-            self.summary_ = {**summary, "side": side}
-        return self
+        self.fallback_items_, self.fallback_labels_ = user_histories(
+            features, cfg.history_size + 1)
+        inter = features.interactions
+        self.seen_ = SeenItems.from_pairs(
+            Pairs(inter.user, inter.item, np.ones(len(inter))), features.n_users)
+        lm = self._load_lm(zero_head=cfg.head == "hybrid")
+        self._set_pieces_from(features)
+        self._build_side(split)
+        prior = np.array([1.0 if n == "positivity" else 0.0 for n in self.feature_names_])
+        self.net_ = CrossEncoderNet(lm.model if lm is not None else None,
+                                    len(self.feature_names_), prior)
+        train, side_train, valid, valid_side = self._training_rows(split)
+        if side_train.side is not None:
+            self.net_.set_side_scale(side_train.side if valid_side is None
+                                     else np.concatenate([side_train.side, valid_side.side]))
+        side = fit_side_head(self.net_, side_train, valid_side, cfg.l2_grid)
+        self._side = {**side, "rows": len(side_train)}
+        if self.net_.side is not None:
+            self.net_.side.requires_grad_(False)
+        # stage 1 ran on the CPU (a few exact L-BFGS fits); the LM trains on the device
+        self.net_.to(resolve_device(config.device))
+        self.precision_ = choose_precision(self.net_, train, cfg, self._pad_id,
+                                           self._padding_side)
+        self._rows = {"train": train, "valid": valid}  # dropped once training ends
+        return self.net_
+
+    def training_batches(self, split: Split, batch_size: int, rng: np.random.Generator):
+        """One epoch over the LM's rows in ``rng``'s order: ``(inputs, labels)`` batches."""
+        import torch
+
+        from fusionrec.models.cross_encoder.net import collate
+
+        rows = self._rows["train"]
+        order = rng.permutation(len(rows))
+        for start in range(0, len(order), batch_size):
+            picked = order[start:start + batch_size]
+            yield (collate(rows.take(picked), self._pad_id, self._padding_side),
+                   torch.as_tensor(rows.labels[picked], dtype=torch.float32))
+
+    def loss(self, module, batch):
+        import torch
+
+        from fusionrec.models.cross_encoder.train import autocast
+
+        inputs, labels = batch
+        with autocast(self.precision_["precision"], labels.device):
+            logits = module(inputs)                                     # (B,)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+
+    def validation_metrics(self, split: Split) -> dict[str, float]:
+        """AUC on the fixed ``valid_rows`` sample (each scoring pass is one LM forward per
+        row), each row with its own history; ``{}`` without validation rows."""
+        from fusionrec.models.cross_encoder.train import rows_auc
+
+        valid = self._rows["valid"]
+        if valid is None or len(valid) == 0:
+            return {}
+        return {"auc": rows_auc(self.net_, valid, 2 * self.config.batch_size,
+                                self.precision_["precision"], self._pad_id,
+                                self._padding_side)}
+
+    def trained(self, summary) -> None:
+        """When epoch 0 (the hybrid's LM head still at zero) stayed best, the LM adds exactly
+        nothing, so scoring skips it."""
+        if summary.best_epoch == 0 and self.config.head == "hybrid":
+            self.net_.lm_active = False
+        no_lm = self.net_.lm is None
+        self.summary_ = {
+            "epochs_run": summary.epochs_run, "lm_active": self.net_.lm_active,
+            "best_epoch": 0 if no_lm else summary.best_epoch,
+            "best_valid_auc": self._side.get("side_valid_auc") if no_lm else summary.best_value,
+            "stopped_early": summary.stopped_early, "history": summary.history,
+            "train_seconds": round(sum(r["seconds"] for r in summary.history), 2),
+            "side": self._side}
+        del self._rows  # no training data kept past fit
 
     def _training_rows(self, split: Split):
         """``(lm_train, side_train, lm_valid, side_valid)`` encoded rows.

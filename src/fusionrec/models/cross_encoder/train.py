@@ -1,20 +1,14 @@
-"""Training and inference loops of the cross-encoder.
+"""Stage 1 of the cross-encoder's training, its precision choice and its batched scoring.
 
-Two stages: (1) ``fit_side_head`` fits the linear side head exactly (it is convex and tiny) and
-picks it on validation; (2) ``train_net`` fine-tunes the LM with the side head fixed.
-
-A small loop of its own rather than the shared :class:`fusionrec.training.trainer.Trainer`:
-that Trainer validates through ``evaluate`` -> ``model.score(users, items)``, which cannot pass
-a few-shot record's own 10-item history, and it has no place for stage 1 or for bf16 autocast
-decided by agreement with fp32. Same conventions otherwise: AdamW, epoch ``e`` shuffles with
-``default_rng([seed, e])``, early stopping on validation AUC that restores the best weights.
+``fit_side_head`` fits the linear side head exactly (it is convex and tiny) and picks it on
+validation; stage 2, the LM's fine-tuning with the side head fixed, runs in the shared
+:class:`fusionrec.training.trainer.Trainer` through the recommender's Trainable methods, which
+use ``autocast`` (bf16 only where it agrees with fp32, ``choose_precision``) and ``rows_auc``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import time
 
 import numpy as np
 import torch
@@ -84,16 +78,11 @@ def predict(net: CrossEncoderNet, rows: EncodedRows, batch_size: int, precision:
     return out
 
 
-def _param_groups(net: CrossEncoderNet, config: CrossEncoderConfig) -> list[dict]:
-    """Only the LM trains here: the side head was fitted exactly beforehand (stage 1) and stays
-    fixed, so the LM learns what the side features do not already explain."""
-    lm = [p for p in (net.lm.parameters() if net.lm is not None else []) if p.requires_grad]
-    return [{"params": lm, "lr": config.lr, "weight_decay": config.weight_decay}] if lm else []
-
-
-def _snapshot(net: CrossEncoderNet) -> dict[str, torch.Tensor]:
-    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
-    return {n: t.detach().clone() for n, t in net.state_dict().items() if n in trainable}
+def rows_auc(net: CrossEncoderNet, rows: EncodedRows, batch_size: int, precision: str,
+             pad_id: int, padding_side: str) -> float:
+    """AUC of ``net``'s logits on labelled ``rows`` (the Trainer's validation metric)."""
+    return auc_score(rows.labels, predict(net, rows, batch_size, precision, pad_id,
+                                          padding_side))
 
 
 def _calibrate(score: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -167,74 +156,3 @@ def fit_side_head(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows |
     return {"choice": name, "l2": l2, "side_valid_auc": results[best] if results else None,
             "candidates": [{"choice": c[0], "l2": c[1], "valid_auc": r}
                            for c, r in zip(candidates, results)]}
-
-
-def train_net(net: CrossEncoderNet, train: EncodedRows, valid: EncodedRows | None,
-              config: CrossEncoderConfig, precision: str, pad_id: int,
-              padding_side: str, zero_head: bool = False) -> dict:
-    """Stage 2: train the LM of ``net`` in place on ``train`` (labels set); early-stop on
-    ``valid`` AUC.
-
-    The untrained net (epoch 0) competes too, so when training on a handful of rows only
-    hurts, the prior comes back (``zero_head``: the LM's head started at zero, so epoch 0's
-    LM adds nothing and scoring can skip it). Returns the training summary.
-    """
-    from tqdm.auto import tqdm
-
-    started = time.perf_counter()
-    device = module_device(net)
-    groups = _param_groups(net, config)
-    optimizer = torch.optim.AdamW(groups) if groups else None
-    labels = torch.tensor(np.asarray(train.labels), dtype=torch.float32)
-    bce = torch.nn.BCEWithLogitsLoss()
-    history: list[dict] = []
-    best = {"epoch": 0, "auc": -math.inf, "state": None}
-    bad = 0
-
-    def validate(epoch: int, loss: float, seconds: float) -> bool:
-        nonlocal bad
-        record = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 2)}
-        if valid is not None and len(valid):
-            logits = predict(net, valid, 2 * config.batch_size, precision, pad_id, padding_side)
-            record["valid_auc"] = auc_score(valid.labels, logits)
-            if record["valid_auc"] > best["auc"]:
-                best.update(epoch=epoch, auc=record["valid_auc"], state=_snapshot(net))
-                bad = 0
-            else:
-                bad += 1
-        history.append(record)
-        return bool(config.patience and bad >= config.patience)
-
-    if valid is not None and len(valid):
-        validate(0, float("nan"), 0.0)
-    bar = tqdm(range(1, config.epochs + 1), desc="cross-encoder", disable=not config.progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        net.train()
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(train))
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start:start + config.batch_size]
-            with autocast(precision, device):
-                logits = net(move(collate(train.take(rows), pad_id, padding_side), device))
-            loss = bce(logits.float(), labels[rows].to(device))
-            if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-                optimizer.step()
-            losses.append(float(loss.detach()))
-        stop = validate(epoch, float(np.mean(losses)), time.perf_counter() - t0)
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.4f}",
-                        **({"valid_auc": f"{history[-1]['valid_auc']:.4f}"}
-                           if "valid_auc" in history[-1] else {}))
-        if stop:
-            break
-    if best["state"] is not None:
-        net.load_state_dict(best["state"], strict=False)
-        if best["epoch"] == 0 and zero_head:
-            net.lm_active = False
-    return {"epochs_run": history[-1]["epoch"] if history else 0, "lm_active": net.lm_active,
-            "best_epoch": best["epoch"] if best["state"] is not None else None,
-            "best_valid_auc": best["auc"] if best["state"] is not None else None,
-            "history": history, "train_seconds": round(time.perf_counter() - started, 2)}
