@@ -44,6 +44,26 @@ def cpu_model() -> str:
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
+# The CPU features that decide which bf16 kernels run (AMX tiles on Intel, AVX-512 BF16 on AMD
+# EPYC and Intel): the encode figures differ by processor, so each JSON says which it had.
+BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> dict[str, bool]:
+    """Which of :data:`BF16_FLAGS` the first processor in ``/proc/cpuinfo`` lists."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return {flag: flag in flags for flag in BF16_FLAGS}
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -216,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = 1 if args.quick else 2  # texts per case: enough batches for a stable median
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     backends = Backends(model_path, args.threads)
-    cpu = cpu_model()
-    print(f"CPU: {cpu}; threads {args.threads or 'default'}; {args.clock} clock; "
+    cpu, flags = cpu_model(), cpu_flags()
+    print(f"CPU: {cpu}; {' '.join(f for f, on in flags.items() if on) or 'no bf16 flags'}; threads {args.threads or 'default'}; {args.clock} clock; "
           f"load before: {os.getloadavg()}")
     rows: list[dict] = []
     for seq_len in seq_lens:
@@ -235,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpu": cpu, "threads": args.threads, "clock": args.clock,
+        out.write_text(json.dumps({"cpu": cpu, "cpu_flags": flags, "threads": args.threads, "clock": args.clock,
                                    "peak_rss_mb": round(peak_rss_mb(), 1), "rows": rows},
                                   indent=1) + "\n")
         print(f"written {out}")
