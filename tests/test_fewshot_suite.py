@@ -126,17 +126,28 @@ def test_shipped_fewshot_suites_load_with_the_expected_rows():
     for name, preset in (("ml100k-fewshot", "ml-100k"), ("lastfm-fewshot", "lastfm-kg")):
         suite = load_suite(REPO / "benchmarks" / f"{name}.yaml")
         rows = {(e.name, e.shots) for e in suite.entries}
-        assert rows == {("cross-encoder", 16), ("cross-encoder", 64), ("cross-encoder", 256),
-                        ("cross-encoder-zero-shot", 0), ("history-positivity", 0)}
+        # Last.FM's config does not augment, so it has no no-augment row
+        trained = ("cross-encoder", "side-head-only") + (
+            ("cross-encoder-no-augment",) if name == "ml100k-fewshot" else ())
+        assert rows == {(n, k) for n in trained for k in (16, 64, 256)} | {
+            ("cross-encoder-zero-shot", 0), ("history-positivity", 0)}
         for entry in suite.entries:
             from fusionrec.config import load_config
 
             config = load_config(entry.config, entry.run_overrides(entry.seeds[-1]))
             assert config.data.preset == preset
-            assert config.model.name == entry.name
             assert config.protocol.params["shots"] == entry.shots
-            if entry.name == "cross-encoder":
-                assert entry.seeds == (0, 1, 2, 3, 4)
+            if entry.name in trained:
+                assert config.model.name == "cross-encoder" and entry.seeds == (0, 1, 2, 3, 4)
+            else:
+                assert config.model.name == entry.name
+        # the attribution rows differ from the full model in exactly the part they leave out
+        by_name = {e.name: e for e in suite.entries if e.shots == 64}
+        full, no_lm, *no_aug = (load_config(by_name[n].config, by_name[n].run_overrides(0)).model
+                                for n in trained)
+        assert (full.params.get("mode"), no_lm.params["mode"]) == ("lora", "none")
+        for row in no_aug:
+            assert (full.params.get("augment"), row.params["augment"]) == (True, False)
 
 
 def test_trainer_seed_reaches_models_that_train_themselves():
