@@ -173,8 +173,16 @@ class WarmStart:
     def param_groups(self, module):
         return self.model.param_groups(module)
 
+    # what evaluation asks of a model while the Trainer validates this wrapper
+    @property
+    def outputs_probabilities(self) -> bool:
+        return self.model.outputs_probabilities
+
     def score(self, users, items):
         return self.model.score(users, items)
+
+    def score_pairs(self, pairs):
+        return self.model.score_pairs(pairs)
 
     def recommend(self, users, k: int = 10, exclude_seen: bool = True):
         return self.model.recommend(users, k, exclude_seen)

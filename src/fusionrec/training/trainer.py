@@ -1,9 +1,10 @@
 """One model-agnostic training loop for every torch model in FusionRec.
 
-A model opts in by implementing :class:`Trainable`; the loop owns everything else: seeding,
-optimiser and warm-up, gradient clipping, validation and early stopping (restoring the best
-weights), per-epoch checkpoints and ``resume``, progress bars and run-folder telemetry.
-Models without ``loss`` (e.g. popularity) are simply fitted.
+A model opts in by implementing :class:`~fusionrec.models.base.TorchTrainable` (the model
+contract); the loop owns everything else: seeding, optimiser and warm-up, gradient clipping,
+validation and early stopping (restoring the best weights), per-epoch checkpoints and
+``resume``, progress bars and run-folder telemetry. Other models (e.g. popularity) are simply
+fitted.
 
 Device: ``trainer.device`` is resolved once (``fusionrec.devices``); the built module is moved
 there with ``module.to(device)`` and every batch with ``devices.move``, so a model needs no
@@ -20,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,29 +29,12 @@ from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import move, resolve_device
 from fusionrec.encoders.threads import torch_threads
+from fusionrec.models.base import TorchTrainable
 from fusionrec.training.precision import training_autocast
 
 
-@runtime_checkable
-class Trainable(Protocol):
-    """What a torch model gives the Trainer.
-
-    - ``build(split, config)``: create fresh parameters sized for ``split`` (torch's RNG is
-      already seeded), keep the module as ``module_`` so ``score``/``recommend`` use it, and
-      return it.
-    - ``training_batches(split, batch_size, rng)``: one epoch of batches, drawn with ``rng``.
-    - ``loss(module, batch)``: a scalar tensor; must call ``module(...)`` exactly once (the
-      module may be wrapped, e.g. by DDP).
-    - optional ``param_groups(module)``: optimiser param groups (dicts with ``params`` and an
-      optional ``lr``) instead of one group over ``module.parameters()``.
-    """
-
-    def build(self, split: Split, config: TrainerConfig): ...
-
-    def training_batches(self, split: Split, batch_size: int,
-                         rng: np.random.Generator) -> Iterable[Any]: ...
-
-    def loss(self, module, batch): ...
+#: The Trainer's name for the model contract's :class:`TorchTrainable`.
+Trainable = TorchTrainable
 
 
 @dataclass
@@ -111,7 +95,7 @@ class Trainer:
 
     def fit(self, model, split: Split):
         """Train ``model`` on ``split`` and return it (with the best validation weights)."""
-        if not hasattr(model, "loss"):
+        if not isinstance(model, TorchTrainable):
             model.fit(split)
             self.summary_ = TrainingSummary(monitor=None)
             return model
@@ -137,8 +121,7 @@ class Trainer:
         for part in ("valid", "test"):  # a model that cannot score them stops before epoch 1
             check_cold_start(model, split, part)
         module = self.strategy.wrap(raw_module)
-        optimizer = make_optimizer(cfg, model.param_groups(module) if hasattr(
-            model, "param_groups") else module.parameters())
+        optimizer = make_optimizer(cfg, model.param_groups(module))
         best = None
         restored = (load_checkpoint(self.run_dir, raw_module, optimizer)
                     if self.resume and self.run_dir is not None else None)

@@ -19,6 +19,7 @@ import numpy as np
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import map_tensors
+from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.persist import load_model_files, save_model_files
@@ -87,7 +88,7 @@ class LightGCNConfig:
         at_least("lightgcn", "n_negatives", self.n_negatives, 1)
 
 
-class LightGCN:
+class LightGCN(RecommenderBase, TorchTrainable):
     """LightGCN over training interactions (plus friends with ``social=True``).
 
     Parameters: ``embedding_dim`` (64), ``layers`` (3), ``reg_weight`` (L2 on the batch's ego
