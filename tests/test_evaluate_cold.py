@@ -17,6 +17,7 @@ from fusionrec.data.synthetic import generate
 from fusionrec.evaluation.activity import activity_breakdown, training_counts
 from fusionrec.experiments.activity_report import activity_lines
 from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed, ranked_lists
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.registry import model_class
 
 
@@ -25,7 +26,7 @@ def _pairs(rows) -> Pairs:
     return Pairs(rows[:, 0], rows[:, 1], np.ones(len(rows)))
 
 
-class _ByIndex:
+class _ByIndex(RecommenderBase):
     """Scores every item by its index (higher is better); declares it can score cold items."""
 
     name = "by-index"

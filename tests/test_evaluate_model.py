@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from fusionrec.data.schema import Dataset, Interactions, Vocabulary
 from fusionrec.data.split import Pairs, Split
 from fusionrec.evaluation.evaluate import evaluate
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 
@@ -25,7 +26,7 @@ def _split(train, valid, test, n_users=3, n_items=6, task="topk") -> Split:
     return Split("toy", task, 0, train, valid, test, features)
 
 
-class _FixedScores:
+class _FixedScores(RecommenderBase):
     """A model whose scores are a fixed matrix: every user prefers higher item indices."""
 
     def __init__(self, matrix, seen):

@@ -26,6 +26,7 @@ from fusionrec.experiments.peer_side.run_peer import Snapshot, make_emitter
 from fusionrec.experiments.peer_text import check_peer_cold_start, export_item_texts
 from fusionrec.experiments.peers import to_arrays, topk_metrics
 from fusionrec.experiments.suite import load_suite
+from fusionrec.models.base import RecommenderBase
 from fusionrec.text.items import ItemTextualiser
 from fusionrec.text.options import TextOptions
 
@@ -61,7 +62,7 @@ def test_exported_item_texts_are_leak_free(world, tmp_path):
     assert export_item_texts("implicit-als", split, None, tmp_path / "als") is None
 
 
-class _FixedScores:
+class _FixedScores(RecommenderBase):
     """Fixed random scores for every (user, item), cold items included (no ties)."""
 
     name = "fixed"

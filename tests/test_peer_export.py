@@ -19,6 +19,7 @@ from fusionrec.data.synthetic import generate
 from fusionrec.experiments import peers as peer_library
 from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.experiments.peer_side import exchange
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_peer_side_runs_without_fusionrec():
     assert "--models" in done.stdout and "implicit-als" in done.stdout
 
 
-class FixedScores:
+class FixedScores(RecommenderBase):
     """A 'model' with a fixed random score matrix (no ties), FusionRec's recommend verbs."""
 
     def __init__(self, split, seed: int = 0) -> None:

@@ -121,3 +121,13 @@ def test_run_folder_prompt_matches_the_config_prompt(capsys, config_path, tmp_pa
 def test_mistakes_are_one_line_errors(capsys, argv, message):
     code, _, err = _show(capsys, *argv)
     assert code == 2 and message in err
+
+
+def test_run_of_a_model_without_prompts_is_a_one_line_error(capsys, tmp_path):
+    """``--run`` asks for the cross-encoder by class (the model contract), not by probing."""
+    assert main(["train", "-c", "configs/quickstart-popularity.yaml", "--out",
+                 str(tmp_path / "pop"), "--no-progress"]) == 0
+    capsys.readouterr()
+    code, _, err = _show(capsys, "--run", str(tmp_path / "pop"), "--user", "u1", "--item", "i1",
+                         "--prompt")
+    assert code == 2 and "holds model 'popularity', which builds no prompts" in err

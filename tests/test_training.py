@@ -35,7 +35,7 @@ def _fast(**changes) -> TrainerConfig:
     return TrainerConfig(**{**base, **changes})
 
 
-class _ItemBias:
+class _ItemBias(Trainable):
     """A Trainable that is not a recommender library model: one bias per item, fitted with BCE
     on positives vs uniform negatives. Shows the Trainer needs only the small protocol."""
 

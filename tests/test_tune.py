@@ -173,3 +173,33 @@ def test_shipped_tune_section_runs_and_encodes_texts_once(tmp_path, monkeypatch)
                                        "model.params.embedding_dim", "model.params.layers",
                                        "model.params.source_dropout", "model.params.text_user"}
     assert result.best_config.trainer.epochs == 40  # the config's own, not the search's 1
+
+
+def test_trials_share_frozen_text_features_through_the_model_contract(monkeypatch):
+    """Tuning asks a model's declared ``frozen_text_encoder`` (no probing): fusion trials with
+    the same frozen encoder get one encoding; a model that reads no item text, a fusion model
+    without that source, or one that fine-tunes its LM is left to encode for itself."""
+    from fusionrec.data.protocols import make_split
+    from fusionrec.data.synthetic import generate
+    from fusionrec.models.baselines.bpr_mf import BPRMF
+    from fusionrec.models.fusion import build
+    from fusionrec.models.fusion.recommender import FusionRecommender
+    from fusionrec.training.tune import _Objective
+
+    split = make_split(generate(n_users=30, n_items=20, n_interactions=300, seed=3),
+                       "topk-random", seed=0)
+    encoded = []
+    real = build.load_text_features
+    monkeypatch.setattr(build, "load_text_features",
+                        lambda features, encoder: encoded.append(encoder) or
+                        real(features, encoder))
+    objective = _Objective({}, None, split, "ndcg@10", progress=False)
+    first, second = (objective._share_text_features(
+        FusionRecommender(encoder={"model": "hashing:16"})) for _ in range(2))
+    assert len(encoded) == 1 and first.text_features is second.text_features is not None
+    for model in (BPRMF(), FusionRecommender(encoder={"model": "hashing:16"},
+                                             sources=["interactions", "kg"]),
+                  FusionRecommender(encoder={"model": "all-MiniLM-L6-v2"}, lm_mode="full")):
+        assert objective._share_text_features(model) is model
+        assert getattr(model, "text_features", None) is None
+    assert len(encoded) == 1

@@ -59,11 +59,12 @@ def _prompt(args: argparse.Namespace):
     from fusionrec.models.cross_encoder.prompt_view import fitted_prompt, pair_prompt
 
     if args.run:
+        from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
         from fusionrec.training import artifacts
         from fusionrec.training.run import load_run_split
 
         config, manifest, model = artifacts.open_run(args.run)
-        if not hasattr(model, "prompts"):
+        if not isinstance(model, CrossEncoderRecommender):  # the one model that builds prompts
             raise UserError(f"{args.run} holds model {model.name!r}, which builds no prompts; "
                             "--run needs a cross-encoder run")
         dataset, split = load_run_split(args.run, config, manifest, args.data_dir)

@@ -93,13 +93,27 @@ class WarmStart:
         return self.model.loss(module, batch)
 
     def param_groups(self, module):
-        # Models without their own groups train every parameter in one, as the Trainer does
-        # for them (until models/base.py's contract gives every model ``param_groups``).
-        own = getattr(self.model, "param_groups", None)
-        return own(module) if own is not None else [{"params": list(module.parameters())}]
+        return self.model.param_groups(module)
+
+    def training_config(self, config):
+        return self.model.training_config(config)
+
+    def validation_metrics(self, split: Split):
+        return self.model.validation_metrics(split)
+
+    def trained(self, summary) -> None:
+        self.model.trained(summary)
+
+    # what evaluation asks of a model while the Trainer validates this wrapper
+    @property
+    def outputs_probabilities(self) -> bool:
+        return self.model.outputs_probabilities
 
     def score(self, users, items):
         return self.model.score(users, items)
+
+    def score_pairs(self, pairs):
+        return self.model.score_pairs(pairs)
 
     def recommend(self, users, k: int = 10, exclude_seen: bool = True):
         return self.model.recommend(users, k, exclude_seen)

@@ -88,34 +88,34 @@ def _peft_wrap(model, tuning: LMTuning, task_type: str, modules_to_save, label: 
     return PrefixForward(wrapped) if tuning.mode == "prefix" else wrapped
 
 
-def apply_tuning(model, tuning: LMTuning, task_type: str = "FEATURE_EXTRACTION",
+def apply_tuning(network, tuning: LMTuning, task_type: str = "FEATURE_EXTRACTION",
                  heads: Sequence[torch.nn.Module] = (), modules_to_save: list[str] | None = None,
                  label: str = "LM") -> torch.nn.Module:
-    """Freeze / wrap ``model`` for ``tuning.mode``; returns the module to run and train.
+    """Freeze / wrap ``network`` for ``tuning.mode``; returns the module to run and train.
 
     ``heads``: modules of the caller's that train in every non-PEFT mode (a classification
     head); ``modules_to_save``: names PEFT trains in full next to the adapter; ``task_type``: a
     ``peft.TaskType`` name; ``label`` prefixes error messages.
     """
     if tuning.mode in PEFT_MODES:
-        return _peft_wrap(model, tuning, task_type, modules_to_save, label)
-    for parameter in model.parameters():
+        return _peft_wrap(network, tuning, task_type, modules_to_save, label)
+    for parameter in network.parameters():
         parameter.requires_grad = tuning.mode == "full"
     if tuning.mode == "full":
-        return model
+        return network
     train = list(heads)
     if tuning.mode == "top_k":
-        layers = layer_list(model)
+        layers = layer_list(network)
         if tuning.top_k > len(layers):
             raise ValueError(f"{label}: cannot unfreeze the top {tuning.top_k} layers, the model "
                              f"has {len(layers)}")
         train += list(layers[-tuning.top_k:])
-        base = getattr(model, "base_model", model)
+        base = getattr(network, "base_model", network)
         train += [getattr(base, n) for n in _FINAL_MODULES if getattr(base, n, None) is not None]
     for module in train:
         for parameter in module.parameters():
             parameter.requires_grad = True
-    return model
+    return network
 
 
 def trainable_count(model) -> tuple[int, int]:

@@ -82,9 +82,9 @@ def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
 def ctr_probabilities(model, pairs: Pairs) -> np.ndarray:
     """Predicted click probability of every row of ``pairs`` (``sigmoid(score)``, or the score
     itself for models with ``outputs_probabilities = True``)."""
-    # Rows that carry their own history (few-shot records) go to ``score_pairs`` when the model
-    # reads it; ``score(users, items)`` cannot see a row's history.
-    if pairs.history_items is not None and hasattr(model, "score_pairs"):
+    # Rows that carry their own history (few-shot records) go to ``score_pairs`` (a model that
+    # reads no history scores them as ``score`` would); ``score(users, items)`` cannot see it.
+    if pairs.history_items is not None:
         chunks = [np.asarray(model.score_pairs(pairs.take(np.arange(s, min(s + 65536,
                                                                            len(pairs))))),
                              dtype=np.float64) for s in range(0, len(pairs), 65536)]
@@ -94,7 +94,7 @@ def ctr_probabilities(model, pairs: Pairs) -> np.ndarray:
     scores = np.concatenate(chunks) if chunks else np.zeros(0)
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{type(model).__name__}.score returned non-finite values")
-    return scores if getattr(model, "outputs_probabilities", False) else sigmoid(scores)
+    return scores if model.outputs_probabilities else sigmoid(scores)
 
 
 def _group(pairs: Pairs) -> tuple[np.ndarray, list[np.ndarray]]:

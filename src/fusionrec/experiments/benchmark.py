@@ -85,8 +85,8 @@ def _label(raw: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
 
 
 class _SourceLookup:
-    """Sources a run used: the fitted model's ``sources_`` (or class-level ``sources``) when it
-    declares them, else the sources of the dataset it was given (loaded once per data config)."""
+    """Sources a run used: the fitted model's ``used_sources()`` when it declares them, else
+    the sources of the dataset it was given (loaded once per data config)."""
 
     def __init__(self, data_dir: str | None) -> None:
         self.data_dir = data_dir
@@ -98,7 +98,7 @@ class _SourceLookup:
         from fusionrec.training.run import load_data
 
         model = artifacts.load_model(run_dir)
-        declared = getattr(model, "sources_", None) or getattr(type(model), "sources", None)
+        declared = model.used_sources()
         if declared:
             return [s for s in SOURCE_NAMES if s in set(declared)] + \
                 [s for s in declared if s not in SOURCE_NAMES]

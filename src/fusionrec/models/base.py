@@ -1,35 +1,143 @@
-"""The verbs every FusionRec model implements, and the shared top-K logic built on ``score``."""
+"""The model contract: what every registered model provides, and the capabilities callers may
+rely on without probing. Evaluation, the Trainer, tuning, the benchmark runner and the CLI
+ask a model only for what is declared here.
+
+- :class:`Recommender`: the verbs and declarations of every model in
+  :data:`fusionrec.models.registry.MODELS`.
+- :class:`RecommenderBase`: the defaults of the optional declarations; every registered model
+  inherits it (the conformance tests check it).
+- :class:`TorchTrainable`: a torch model the shared Trainer trains (``build`` /
+  ``training_batches`` / ``loss``); such a model is built with the run's ``trainer`` settings.
+- :class:`SharesTextFeatures`: a model whose frozen LM text features can be computed outside
+  it and swapped in (tuning encodes them once for every trial).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from fusionrec.data.split import Split
+from fusionrec.data.split import Pairs, Split
 
 
 @runtime_checkable
 class Recommender(Protocol):
-    """``fit(split) -> self``; ``score(users, items) -> scores``; ``recommend(users, k)``.
+    """Every registered model.
 
     ``users``/``items`` are dense indices. ``score`` returns one real score per (user, item)
-    row (higher = more likely); for CTR models it is a logit or probability.
-    ``recommend`` returns ``(items, scores)`` arrays of shape ``(len(users), k)``, best first.
+    row (higher = more likely); for CTR models a logit, or a probability when the model declares
+    ``outputs_probabilities``. ``score_pairs`` scores rows of a :class:`Pairs`, reading each
+    row's own history (``history_items``) when the model uses one. ``recommend`` returns
+    ``(items, scores)`` arrays of shape ``(len(users), k)``, best first.
 
-    Optional ``cold_start``: the kinds (``"items"``, ``"users"``) the model can score with no
-    training interaction, from side data; evaluation refuses the others on cold-start splits
-    (``fusionrec.evaluation.cold``).
+    Declarations: ``name`` (the registry name); ``sources``, the data sources the model reads
+    (class-level; empty: whatever the dataset it is given holds), and ``used_sources()``, those
+    a fitted model actually read; ``cold_start``, the kinds (``"items"``, ``"users"``) it can
+    score with no training interaction (evaluation refuses the others on cold-start splits,
+    ``fusionrec.evaluation.cold``); ``outputs_probabilities``.
     """
 
     name: str
+    sources: tuple[str, ...]
+    cold_start: frozenset[str]
+    outputs_probabilities: bool
+
+    def get_params(self) -> dict[str, Any]: ...
 
     def fit(self, split: Split) -> "Recommender": ...
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...
 
+    def score_pairs(self, pairs: Pairs) -> np.ndarray: ...
+
     def recommend(self, users: np.ndarray, k: int = 10,
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def used_sources(self) -> tuple[str, ...]: ...
+
+    def save(self, directory) -> Any: ...
+
+    @classmethod
+    def load(cls, directory) -> "Recommender": ...
+
+
+class RecommenderBase:
+    """Defaults of :class:`Recommender`'s declarations, so a model states only what differs:
+    it reads no declared sources, scores no cold entity, outputs logits (CTR), and
+    ``score_pairs`` ignores the rows' history."""
+
+    name: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]] = ()
+    cold_start: ClassVar[frozenset[str]] = frozenset()
+    outputs_probabilities: ClassVar[bool] = False
+
+    def used_sources(self) -> tuple[str, ...]:
+        """The sources this (fitted) model read; models that choose them from the data
+        override this."""
+        return tuple(self.sources)
+
+    def score_pairs(self, pairs: Pairs) -> np.ndarray:
+        return self.score(pairs.user, pairs.item)
+
+
+@runtime_checkable
+class TorchTrainable(Protocol):
+    """What a torch model gives the shared Trainer (``fusionrec.training.trainer``).
+
+    - ``build(split, config)``: create fresh parameters sized for ``split`` (torch's RNG is
+      already seeded), keep the module as ``module_`` so ``score``/``recommend`` use it, and
+      return it.
+    - ``training_batches(split, batch_size, rng)``: one epoch of batches, drawn with ``rng``.
+    - ``loss(module, batch)``: a scalar tensor; must call ``module(...)`` exactly once (the
+      module may be wrapped, e.g. by DDP).
+    - ``param_groups(module)``: what the optimiser updates: the module's parameters by default,
+      or param groups (dicts with ``params`` and an optional ``lr``).
+    - ``training_config(config)``: the settings to train with; by default the run's ``trainer``
+      section as given, replaced by a model whose own params carry them (the cross-encoder).
+    - ``validation_metrics(split)``: None by default (the Trainer evaluates the valid part);
+      a model that validates on rows of its own returns its metrics.
+    - ``trained(summary)``: called once the best weights are back in place; nothing by default.
+
+    A module with no trainable parameter was fitted by ``build`` alone: no epoch runs.
+
+    A registered model that implements it subclasses it (so it gets ``param_groups``) and takes
+    the run's ``trainer`` settings as a constructor keyword (``training.run.build_model``).
+    """
+
+    def build(self, split: Split, config) -> Any: ...
+
+    def training_batches(self, split: Split, batch_size: int,
+                         rng: np.random.Generator) -> Iterable[Any]: ...
+
+    def loss(self, module, batch) -> Any: ...
+
+    def param_groups(self, module) -> Iterable[Any]:
+        return module.parameters()
+
+    def training_config(self, config) -> Any:
+        return config
+
+    def validation_metrics(self, split: Split) -> dict[str, float] | None:
+        return None
+
+    def trained(self, summary) -> None:
+        return None
+
+
+@runtime_checkable
+class SharesTextFeatures(Protocol):
+    """A model whose item-text features come from a frozen LM and may be supplied from outside
+    (computed once and shared, e.g. across tuning trials)."""
+
+    def frozen_text_encoder(self, features) -> Any:
+        """The encoder settings (``EncoderConfig``) this model would encode ``features``' texts
+        with, frozen; None when it reads no frozen text features from them."""
+        ...
+
+    def set_text_features(self, features) -> Any:
+        """Use these ``TextFeatures`` instead of encoding; returns the model."""
+        ...
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

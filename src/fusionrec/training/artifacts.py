@@ -96,7 +96,7 @@ def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
     write_manifest(split, run_dir, dataset)
     manifest = {
         "format": "fusionrec-run", "version": 1,
-        "model": getattr(model, "name", type(model).__name__),
+        "model": model.name,
         "packages": package_versions(),
         "data": {"name": dataset.name, "fingerprint": dataset_fingerprint(dataset),
                  "root": data_root, "files": dict(data_checksums or {})},

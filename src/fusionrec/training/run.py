@@ -5,7 +5,7 @@ The CLI's ``train``/``evaluate``/``recommend``/``quickstart`` are thin wrappers 
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,45 +81,34 @@ def make_split(dataset, config: ProtocolConfig):
 
 
 def build_model(config: RunConfig):
-    """The configured model. The ``trainer`` section goes to constructors with a ``trainer``
-    parameter (others that take a ``seed`` or ``device`` get ``trainer.seed`` and
-    ``trainer.device`` unless ``model.params`` sets them); the ``encoder`` section (as a plain
-    mapping, when set) to constructors with an ``encoder`` parameter or ``**params``, unless
-    ``model.params`` already holds one."""
-    from fusionrec.models.registry import model_class
+    """The configured model, with the run-wide settings its contract declares it takes:
+
+    - a :class:`~fusionrec.models.base.TorchTrainable` model gets the ``trainer`` section;
+    - any other model whose parameter dataclass (:data:`fusionrec.models.registry.PARAMS`)
+      has a ``seed`` or ``device`` field gets ``trainer.seed`` / ``trainer.device`` (so a
+      benchmark's per-seed ``trainer.seed`` reaches models that train outside the Trainer);
+    - a model whose parameter dataclass has an ``encoder`` field gets the ``encoder`` section
+      (as a plain mapping, when set).
+
+    ``model.params`` wins over each of these."""
+    from fusionrec.models.base import TorchTrainable
+    from fusionrec.models.registry import model_class, params_class
 
     cls = model_class(config.model.name)
+    declared = {f.name for f in dataclasses.fields(params_class(config.model.name))}
     params = dict(config.model.params)
-    accepted = inspect.signature(cls).parameters
-    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    if "trainer" in accepted:
+    if issubclass(cls, TorchTrainable):
         params.setdefault("trainer", config.trainer)
     else:
-        # models whose own params carry their training settings (cross-encoder) get its
-        # seed, so a benchmark's per-seed trainer.seed reaches them too, and its device: one
-        # setting for every model
         for key in ("seed", "device"):
-            if key not in params and _takes(cls, key, accepted, open_kwargs):
-                params[key] = getattr(config.trainer, key)
-    if config.encoder is not None and ("encoder" in accepted or open_kwargs):
+            if key in declared:
+                params.setdefault(key, getattr(config.trainer, key))
+    if config.encoder is not None and "encoder" in declared:
         params.setdefault("encoder", config.to_dict()["encoder"])
     try:
         return cls(**params)
     except TypeError as error:
         raise ConfigError(f"model.params do not fit {config.model.name!r}: {error}") from None
-
-
-def _takes(cls, key: str, accepted, open_kwargs: bool) -> bool:
-    """Whether ``cls`` takes a ``key`` keyword: named, or among the keys its ``**params`` accept
-    (what a default instance's ``get_params()`` lists)."""
-    if key in accepted:
-        return True
-    if not open_kwargs or not hasattr(cls, "get_params"):
-        return False
-    try:
-        return key in cls().get_params()
-    except Exception:  # a model that needs arguments to exist at all: leave it alone
-        return False
 
 
 def evaluation_kwargs(config: RunConfig) -> dict[str, Any]:

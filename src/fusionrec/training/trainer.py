@@ -1,9 +1,10 @@
 """One model-agnostic training loop for every torch model in FusionRec.
 
-A model opts in by implementing :class:`Trainable`; the loop owns everything else: seeding,
-optimiser and warm-up, gradient clipping, validation and early stopping (restoring the best
-weights), per-epoch checkpoints and ``resume``, progress bars and run-folder telemetry.
-Models without ``loss`` (e.g. popularity) are simply fitted.
+A model opts in by implementing :class:`~fusionrec.models.base.TorchTrainable` (the model
+contract); the loop owns everything else: seeding, optimiser and warm-up, gradient clipping,
+validation and early stopping (restoring the best weights), per-epoch checkpoints and
+``resume``, progress bars and run-folder telemetry. Other models (e.g. popularity) are simply
+fitted.
 
 Device: ``trainer.device`` is resolved once (``fusionrec.devices``); the built module is moved
 there with ``module.to(device)`` and every batch with ``devices.move``, so a model needs no
@@ -20,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,37 +29,12 @@ from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import move, resolve_device
 from fusionrec.encoders.threads import torch_threads
+from fusionrec.models.base import TorchTrainable
 from fusionrec.training.precision import training_autocast
 
 
-@runtime_checkable
-class Trainable(Protocol):
-    """What a torch model gives the Trainer.
-
-    - ``build(split, config)``: create fresh parameters sized for ``split`` (torch's RNG is
-      already seeded), keep the module as ``module_`` so ``score``/``recommend`` use it, and
-      return it.
-    - ``training_batches(split, batch_size, rng)``: one epoch of batches, drawn with ``rng``.
-    - ``loss(module, batch)``: a scalar tensor; must call ``module(...)`` exactly once (the
-      module may be wrapped, e.g. by DDP).
-    - optional ``param_groups(module)``: optimiser param groups (dicts with ``params`` and an
-      optional ``lr``) instead of one group over ``module.parameters()``.
-    - optional ``training_config(config)``: the settings to train with, for a model whose own
-      params carry them (lr, epochs, batch size, ...); receives the run's ``trainer`` section.
-    - optional ``validation_metrics(split)``: the validation metrics, for a model that
-      validates on rows of its own (e.g. a fixed sample of CTR-style rows) instead of
-      ``evaluate(model, split, "valid")``.
-    - optional ``trained(summary)``: called once the best weights are back in place.
-
-    A module with no trainable parameter was fitted by ``build`` alone: no epoch runs.
-    """
-
-    def build(self, split: Split, config: TrainerConfig): ...
-
-    def training_batches(self, split: Split, batch_size: int,
-                         rng: np.random.Generator) -> Iterable[Any]: ...
-
-    def loss(self, module, batch): ...
+#: The Trainer's name for the model contract's :class:`TorchTrainable`.
+Trainable = TorchTrainable
 
 
 @dataclass
@@ -111,8 +87,9 @@ class Trainer:
     def validate(self, model, split: Split) -> dict[str, float]:
         from fusionrec.evaluation.evaluate import evaluate
 
-        if hasattr(model, "validation_metrics"):
-            return model.validation_metrics(split)
+        own = model.validation_metrics(split)
+        if own is not None:
+            return own
         if len(split.valid) == 0:
             return {}
         ev = self.evaluation
@@ -121,14 +98,13 @@ class Trainer:
 
     def fit(self, model, split: Split):
         """Train ``model`` on ``split`` and return it (with the best validation weights)."""
-        if not hasattr(model, "loss"):
+        if not isinstance(model, TorchTrainable):
             model.fit(split)
             self.summary_ = TrainingSummary(monitor=None)
             return model
         import torch
 
-        self.config_ = (model.training_config(self.config)
-                        if hasattr(model, "training_config") else self.config)
+        self.config_ = model.training_config(self.config)
         with torch.random.fork_rng(devices=[]), torch_threads(self.config_.num_threads):
             self.summary_ = self._train(model, split)
         return model
@@ -151,8 +127,7 @@ class Trainer:
         if not any(p.requires_grad for p in raw_module.parameters()):
             return self._finish(model, raw_module, None, summary)
         module = self.strategy.wrap(raw_module)
-        optimizer = make_optimizer(cfg, model.param_groups(module) if hasattr(
-            model, "param_groups") else module.parameters())
+        optimizer = make_optimizer(cfg, model.param_groups(module))
         best = None
         restored = (load_checkpoint(self.run_dir, raw_module, optimizer)
                     if self.resume and self.run_dir is not None else None)
@@ -214,8 +189,7 @@ class Trainer:
         if best is not None:
             raw_module.load_state_dict(best)
         raw_module.eval()
-        if hasattr(model, "trained"):
-            model.trained(summary)
+        model.trained(summary)
         return summary
 
     def _validate_initial(self, model, module, raw_module, optimizer, split: Split,

@@ -113,17 +113,16 @@ class _Objective:
 
     def _share_text_features(self, model):
         """Frozen LM features depend on the encoder only: encode (or read the cache) once."""
-        cfg = getattr(model, "config", None)
-        if not hasattr(model, "set_text_features") or getattr(cfg, "lm_mode", None) != "frozen":
-            return model
-        if cfg.sources != "all" and "item_text" not in cfg.sources:
+        from fusionrec.models.base import SharesTextFeatures
+
+        if not isinstance(model, SharesTextFeatures):
             return model
         features = self.split.features
-        if features.item_text is None or not features.item_text.fields:
+        encoder = model.frozen_text_encoder(features)
+        if encoder is None:
             return model
         from fusionrec.models.fusion.build import load_text_features
 
-        encoder = cfg.text_encoder_config()
         key = json.dumps(encoder.to_dict(), sort_keys=True, default=str)
         if key not in self._text:
             self._text[key] = load_text_features(features, encoder)

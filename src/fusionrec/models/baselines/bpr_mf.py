@@ -17,6 +17,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.embedding_servable import EmbeddingServable, require_same
@@ -66,7 +67,7 @@ class BPRMFConfig:
         at_least("bpr-mf", "n_negatives", self.n_negatives, 1)
 
 
-class BPRMF(EmbeddingServable):
+class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
     """BPR matrix factorisation; servable (:mod:`fusionrec.models.common.embedding_servable`).
 
     Parameters: ``embedding_dim``; ``loss`` ``"auto"`` (BCE for CTR splits, BPR for top-K),

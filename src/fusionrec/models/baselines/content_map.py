@@ -89,6 +89,9 @@ class ContentMap(ScoreAllRanking):
         self.embedding_dim, self.lambdas, self.k = int(embedding_dim), lambdas, int(k)
         self.item_vectors = None
 
+    def used_sources(self) -> tuple[str, ...]:
+        return tuple(getattr(self, "sources_", ()))  # those the fitted data held
+
     def get_params(self) -> dict[str, Any]:
         return {"encoder": self.encoder.to_dict(), "embedding_dim": self.embedding_dim,
                 "lambdas": list(self.lambdas), "k": self.k}

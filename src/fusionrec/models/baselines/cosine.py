@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from fusionrec.data.split import Split
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.baselines.item_knn import platt_scaling
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
@@ -35,7 +36,7 @@ class CosineConfig:
     calibrate: bool = True  # Platt scaling of the cosine on the validation rows of CTR splits
 
 
-class CosineScorer:
+class CosineScorer(RecommenderBase):
     """Base for cosine models. Parameters: ``encoder`` (an ``EncoderConfig`` or mapping; the
     bundled MiniLM by default, ``{"model": "hashing:32"}`` in unit tests) and ``calibrate``."""
 
@@ -52,6 +53,9 @@ class CosineScorer:
         else:
             raise ValueError(f"encoder must be an EncoderConfig or a mapping, got {encoder!r}")
         self.calibrate = bool(calibrate)
+
+    def used_sources(self) -> tuple[str, ...]:
+        return tuple(getattr(self, "sources_", ()))  # those the fitted data held
 
     def get_params(self) -> dict[str, Any]:
         return {"encoder": self.encoder.to_dict(), "calibrate": self.calibrate}

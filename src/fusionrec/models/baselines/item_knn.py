@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.params import at_least
@@ -80,7 +81,7 @@ class ItemKNNConfig:
         at_least("item-knn", "shrink", self.shrink, 0)
 
 
-class ItemKNN:
+class ItemKNN(RecommenderBase):
     """Item–item cosine kNN. Parameters: ``k`` neighbours per item (0 = all), ``shrink``
     (added to the cosine denominator, damping similarities backed by few users), ``calibrate``
     (Platt scaling on the validation rows of CTR splits)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
+from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.persist import (load_model_files, module_tensors,
@@ -119,7 +120,7 @@ class KGCNConfig:
         one_of("kgcn", "loss", self.loss, PAIR_LOSSES)
 
 
-class KGCN:
+class KGCN(RecommenderBase, TorchTrainable):
     """KGCN with the sum aggregator.
 
     Parameters: ``embedding_dim`` (16), ``n_iter`` (receptive-field depth, 1), ``neighbours``

@@ -19,6 +19,7 @@ import numpy as np
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import map_tensors
+from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.embedding_servable import EmbeddingServable
@@ -89,7 +90,7 @@ class LightGCNConfig:
         at_least("lightgcn", "n_negatives", self.n_negatives, 1)
 
 
-class LightGCN(EmbeddingServable):
+class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
     """LightGCN over training interactions (plus friends with ``social=True``); servable
     through its propagated vectors (:mod:`fusionrec.models.common.embedding_servable`).
 

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Split
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 
@@ -18,7 +19,7 @@ class PopularityConfig:
     """``popularity`` takes no parameters."""
 
 
-class Popularity:
+class Popularity(RecommenderBase):
     """Scores an item by ``log(1 + training positives)``.
 
     The log keeps ``sigmoid(score)`` (how CTR metrics read scores) from saturating to 1.0 for

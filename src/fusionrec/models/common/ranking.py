@@ -8,7 +8,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs
-from fusionrec.models.base import top_k
+from fusionrec.models.base import RecommenderBase, top_k
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def recommend_by_pair_scores(score: Callable[[np.ndarray, np.ndarray], np.ndarra
     return recommend_by_scores(rows, users, k, seen, exclude_seen, batch_size=batch_size)
 
 
-class ScoreAllRanking:
+class ScoreAllRanking(RecommenderBase):
     """``recommend`` for models that score whole rows: ``score_all(users) -> (n, n_items)``,
     with ``_check_fitted`` and ``seen_`` (the training items to skip)."""
 
@@ -128,7 +128,7 @@ class ScoreAllRanking:
         return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
 
-class PairScoring:
+class PairScoring(RecommenderBase):
     """``score`` and ``recommend`` for models whose primitive is ``score_pairs(Pairs)`` (a row
     carries its own history): ``score`` builds unlabelled rows, ``recommend`` scores every item
     for each user. The model provides ``score_pairs``, ``_check_fitted``, ``seen_`` and

@@ -36,17 +36,17 @@ def head_linear(model):
     raise ValueError(f"{type(model).__name__} has no classifier/score head")
 
 
-def apply_mode(model, config: CrossEncoderConfig):
-    """Freeze / wrap ``model`` for ``config.mode``; returns the module to train. The
+def apply_mode(network, config: CrossEncoderConfig):
+    """Freeze / wrap ``network`` (the Hugging Face module) for ``config.mode``; returns the module to train. The
     classification head trains in every non-PEFT mode; under PEFT, BERT's pooler (dense + tanh
     over [CLS], between the encoder and the head, never trained in sentence-transformers
     checkpoints) trains in full next to the adapter."""
-    base = getattr(model, "base_model", model)
+    base = getattr(network, "base_model", network)
     pooler = ["pooler"] if getattr(base, "pooler", None) is not None else None
-    heads = [getattr(model, n) for n in ("classifier", "score") if hasattr(model, n)]
+    heads = [getattr(network, n) for n in ("classifier", "score") if hasattr(network, n)]
     tuning = LMTuning(config.mode, config.top_k_layers, config.lora_r, config.lora_alpha,
                       config.lora_dropout, config.prefix_tokens)
-    return apply_tuning(model, tuning, "SEQ_CLS", heads, pooler, label="cross-encoder")
+    return apply_tuning(network, tuning, "SEQ_CLS", heads, pooler, label="cross-encoder")
 
 
 def load_lm(config: CrossEncoderConfig, zero_head: bool, apply: bool = True) -> LoadedLM:

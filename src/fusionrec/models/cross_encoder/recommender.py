@@ -28,6 +28,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
+from fusionrec.models.base import TorchTrainable
 from fusionrec.models.common.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 
@@ -59,7 +60,7 @@ def _concat_rows(a, b):
     return EncodedRows(tokens, side, np.concatenate([a.labels, b.labels]))
 
 
-class CrossEncoderRecommender(PairScoring):
+class CrossEncoderRecommender(PairScoring, TorchTrainable):
     """Scores are logits (``sigmoid`` gives the like probability)."""
 
     name: ClassVar[str] = "cross-encoder"
@@ -68,7 +69,13 @@ class CrossEncoderRecommender(PairScoring):
     SMOKE_PARAMS: ClassVar[dict] = {"mode": "none", "feature_model": "hashing:32", "epochs": 2,
                                     "progress": False, "valid_rows": 64}
 
-    def __init__(self, config: CrossEncoderConfig | dict | None = None, **params) -> None:
+    def __init__(self, config: CrossEncoderConfig | dict | None = None, trainer=None,
+                 **params) -> None:
+        # The run's trainer section lends only its seed and device: this model's own params
+        # carry its training settings (``training_config``); explicit params win.
+        if trainer is not None:
+            params.setdefault("seed", trainer.seed)
+            params.setdefault("device", trainer.device)
         if isinstance(config, CrossEncoderConfig):
             config = config.replace(**params) if params else config
         else:

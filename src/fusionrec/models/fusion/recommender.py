@@ -20,6 +20,7 @@ from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import move
 from fusionrec.graph.adjacency import index_tensor
+from fusionrec.models.base import RecommenderBase, SharesTextFeatures, TorchTrainable
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
@@ -39,7 +40,7 @@ class SourceWeights:
     item: np.ndarray  # (n, S)
 
 
-class FusionRecommender(FusionServable):
+class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesTextFeatures):
     """Recommender protocol over a fused multi-source network (see :class:`FusionConfig` for
     the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses).
 
@@ -78,6 +79,21 @@ class FusionRecommender(FusionServable):
 
     def get_params(self) -> dict[str, Any]:
         return {**self.config.to_dict(), "trainer": asdict(self.trainer)}
+
+    def used_sources(self) -> tuple[str, ...]:
+        return tuple(getattr(self, "sources_", ()))  # chosen from the data at build time
+
+    def frozen_text_encoder(self, features):
+        """The encoder of the frozen item-text features this model would compute from
+        ``features``; None when it fine-tunes the LM or reads no item text."""
+        cfg = self.config
+        if cfg.lm_mode != "frozen":
+            return None
+        if cfg.sources != "all" and "item_text" not in cfg.sources:
+            return None
+        if features.item_text is None or not features.item_text.fields:
+            return None
+        return cfg.text_encoder_config()
 
     def set_text_features(self, features) -> "FusionRecommender":
         """Use these ``TextFeatures`` (``.item (n_items, d)``, optional ``.user``) for

@@ -19,6 +19,7 @@ import numpy as np
 
 from fusionrec.config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
+from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.baselines.lightgcn import LightGCN
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
@@ -34,7 +35,7 @@ def interaction_split(split: Split) -> Split:
     return Split(split.protocol, "topk", split.seed, train, empty, empty, split.features)
 
 
-class LightGCNLinks:
+class LightGCNLinks(RecommenderBase, TorchTrainable):
     """Parameters as :class:`LightGCN` (``social`` defaults to True); ``trainer`` as there."""
 
     name: ClassVar[str] = "lightgcn-links"

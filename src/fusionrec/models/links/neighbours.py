@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Split
+from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import recommend_by_scores
 from fusionrec.models.links.graph import (
@@ -32,7 +33,7 @@ def prior_scorer(name: str, adjacency):
         .from_adjacency(adjacency)
 
 
-class _GraphScorer:
+class _GraphScorer(RecommenderBase):
     """Shared verbs; subclasses define :meth:`score_all` from ``adjacency_`` and ``degree_``."""
 
     name: ClassVar[str]
