@@ -113,7 +113,7 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
         raise RetrainError(f"{out_dir} already holds files; choose a new output folder")
     parent_config, manifest, parent = artifacts.open_run(run_dir)
     if not isinstance(parent, Servable):
-        raise RetrainError(f"{run_dir} holds a {getattr(parent, 'name', '?')!r} model; retrain "
+        raise RetrainError(f"{run_dir} holds a {parent.name!r} model; retrain "
                            "continues servable models (fusion, lightgcn, bpr-mf)")
     dataset, split = load_run_split(run_dir, parent_config, manifest, data_dir)
     if split.train.history_items is not None:

@@ -89,7 +89,7 @@ def fit_private_head(model, split, config: DPConfig = DPConfig()) -> DPReport:
 
     if not isinstance(model, PrivateHead):  # declared, so refused before any extra is needed
         raise DPError(f"the DP head re-trains a fusion model's scorer over its frozen tables; "
-                      f"a {getattr(model, 'name', '?')!r} model has no such head (its vectors "
+                      f"a {model.name!r} model has no such head (its vectors "
                       "are its weights)")
     require("dp", "the DP head")
     import torch
@@ -172,7 +172,7 @@ def private_run(run_dir, out_dir, config: DPConfig = DPConfig(), data_dir: str |
 
     run_config, manifest, model = artifacts.open_run(run_dir)
     if not isinstance(model, PrivateHead):
-        raise DPError(f"{run_dir} holds a {getattr(model, 'name', '?')!r} model; the DP head "
+        raise DPError(f"{run_dir} holds a {model.name!r} model; the DP head "
                       "re-trains a fusion model's scorer and is for fusion runs")
     _, split = load_run_split(run_dir, run_config, manifest, data_dir)
     report = fit_private_head(model, split, config)

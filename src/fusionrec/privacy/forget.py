@@ -114,7 +114,7 @@ def forget_user(run_dir: str | Path, user_id: str, *, store=None, data_dir: str 
         recomputed, needs = done.recomputed, done.needs_retrain
     else:
         raise ForgetError(f"in-place forgetting supports servable models (fusion, lightgcn, "
-                          f"bpr-mf); this run holds {getattr(model, 'name', '?')!r}: pass "
+                          f"bpr-mf); this run holds {model.name!r}: pass "
                           "--retrain to retrain it without the user")
     (run_dir / artifacts.USERS_FILE).write_text(json.dumps(list(after.users.ids)) + "\n",
                                                 encoding="utf-8")

@@ -57,7 +57,7 @@ class Engine:
                  text_cold_start: bool = True, index: str = "auto") -> None:
         model = run.model
         if not isinstance(model, Servable):
-            raise EngineError(f"{run.run_dir} holds a {getattr(model, 'name', '?')!r} model, "
+            raise EngineError(f"{run.run_dir} holds a {model.name!r} model, "
                               "which the service cannot serve (servable models: fusion, "
                               "lightgcn, bpr-mf)")
         self.run = run
