@@ -15,10 +15,9 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.models.base import RecommenderBase
 from fusionrec.models.baselines.item_knn import platt_scaling
 from fusionrec.models.common.persist import load_model_files, save_model_files
-from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import ScoreAllRanking, SeenItems
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -36,7 +35,7 @@ class CosineConfig:
     calibrate: bool = True  # Platt scaling of the cosine on the validation rows of CTR splits
 
 
-class CosineScorer(RecommenderBase):
+class CosineScorer(ScoreAllRanking):
     """Base for cosine models. Parameters: ``encoder`` (an ``EncoderConfig`` or mapping; the
     bundled MiniLM by default, ``{"model": "hashing:32"}`` in unit tests) and ``calibrate``."""
 
@@ -93,11 +92,6 @@ class CosineScorer(RecommenderBase):
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """``(len(users), n_items)`` cosines."""
         return self.user_vectors_[np.asarray(users, dtype=np.int64)] @ self.item_vectors_.T
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()

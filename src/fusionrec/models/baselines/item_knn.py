@@ -20,9 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.persist import load_model_files, save_model_files
-from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
+from fusionrec.models.common.ranking import ScoreAllRanking, SeenItems
 from fusionrec.models.params import at_least
 
 
@@ -81,7 +80,7 @@ class ItemKNNConfig:
         at_least("item-knn", "shrink", self.shrink, 0)
 
 
-class ItemKNN(RecommenderBase):
+class ItemKNN(ScoreAllRanking):
     """Item–item cosine kNN. Parameters: ``k`` neighbours per item (0 = all), ``shrink``
     (added to the cosine denominator, damping similarities backed by few users), ``calibrate``
     (Platt scaling on the validation rows of CTR splits)."""
@@ -154,11 +153,6 @@ class ItemKNN(RecommenderBase):
         self._check_fitted()
         batch = self._rating()[np.asarray(users, dtype=np.int64)]
         return (batch @ self.similarity_.T).toarray()
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()

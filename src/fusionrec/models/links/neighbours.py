@@ -15,9 +15,8 @@ from typing import ClassVar
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.models.base import RecommenderBase
 from fusionrec.models.common.persist import load_model_files, save_model_files
-from fusionrec.models.common.ranking import recommend_by_scores
+from fusionrec.models.common.ranking import ScoreAllRanking
 from fusionrec.models.links.graph import (
     csr_arrays,
     csr_from_arrays,
@@ -33,7 +32,7 @@ def prior_scorer(name: str, adjacency):
         .from_adjacency(adjacency)
 
 
-class _GraphScorer(RecommenderBase):
+class _GraphScorer(ScoreAllRanking):
     """Shared verbs; subclasses define :meth:`score_all` from ``adjacency_`` and ``degree_``."""
 
     name: ClassVar[str]
@@ -76,11 +75,6 @@ class _GraphScorer(RecommenderBase):
             rows = self.score_all(users[start:start + 1024])
             found[start:start + 1024] = rows[np.arange(len(rows)), others[start:start + 1024]]
         return found
-
-    def recommend(self, users: np.ndarray, k: int = 10,
-                  exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        self._check_fitted()
-        return recommend_by_scores(self.score_all, users, k, self.seen_, exclude_seen)
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()
