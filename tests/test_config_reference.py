@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from fusionrec.config_reference import field_doc, render, sections
+from fusionrec.config_reference import field_doc, sections
+from fusionrec.config_reference import render as _render
 from fusionrec.models.registry import MODELS, model_class, params_class
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+
+
+@lru_cache(maxsize=1)
+def render() -> str:
+    # one render for the module (it reads every model's source for the field comments)
+    return _render()
 
 
 def test_the_committed_reference_is_current():
