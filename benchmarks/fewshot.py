@@ -67,7 +67,7 @@ def few_shot_split(dataset, protocol: str, k: int, seed: int, params: dict):
 def run_cell(method: str, split, model_params: dict, cache_dir: str | None,
              overrides: dict | None = None) -> dict:
     """One (method, k, seed) cell. ``overrides`` (``--set``) win over the method's variant."""
-    from fusionrec.evaluation.metrics import ctr_metrics, sigmoid
+    from fusionrec.metrics import ctr_metrics, sigmoid
     from fusionrec.models.baselines.history_positivity import HistoryPositivity
     from fusionrec.models.cross_encoder.config import CrossEncoderConfig
     from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender

@@ -17,7 +17,7 @@ Per case (``topk``: Last.FM ``topk-random``, seed 0; ``ctr``: Last.FM-KG ``ctr-k
    peer's small grid on the training positives, and writes valid and test top-K lists (training
    items skipped on valid; training and validation items skipped on test, as FusionRec's
    ``evaluate`` does) or per-row CTR scores.
-4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.evaluation.metrics``, what
+4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.metrics``, what
    ``evaluate`` calls for FusionRec's models, via ``fusionrec.experiments.peers``) score every
    output; each peer's grid point is chosen on the **valid** part only (NDCG@10 for top-K, AUC
    for CTR) and its test metrics reported. Prints a table and writes JSON (``--out``).

@@ -301,7 +301,7 @@ def test_side_head_is_picked_on_valid(split, tiny_lm):
     assert [(c["choice"], c["l2"]) for c in side["candidates"]] == [
         ("rule", None), ("centroid", None), ("ridge", 0.5), ("ridge", 8.0), ("ridge", 128.0)]
     assert side["side_valid_auc"] == max(c["valid_auc"] for c in side["candidates"])
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     assert auc_score(split.valid.label, model.score_pairs(split.valid)) == pytest.approx(
         side["side_valid_auc"])
@@ -343,7 +343,7 @@ def test_auc_is_computed_from_probabilities(split, tiny_lm):
     """The seed took ``logits.argmax(dim=2)`` of a 2-D tensor; we rank sigmoid probabilities."""
     from sklearn.metrics import roc_auc_score
 
-    from fusionrec.evaluation.metrics import ctr_metrics, sigmoid
+    from fusionrec.metrics import ctr_metrics, sigmoid
 
     model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora")).fit(split)
     probs = sigmoid(model.score_pairs(split.test))

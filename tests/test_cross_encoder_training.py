@@ -54,7 +54,7 @@ def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_ber
 
 def test_early_stopping_runs_in_the_trainer_and_tracks_valid_auc(split, tiny_bert,  # noqa: F811
                                                                  tmp_path):
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     epochs, patience = 8, 1
     model = CrossEncoderRecommender(**_params(tiny_bert, mode="lora", epochs=epochs,

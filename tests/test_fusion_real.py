@@ -33,7 +33,7 @@ def test_ctr_kgcn_beats_kgcn_and_popularity_without_text(ctr_split):
     metrics = evaluate(model, ctr_split, "test")
     popularity = np.bincount(ctr_split.train.positives().item,
                              minlength=ctr_split.features.n_items)
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     test = ctr_split.test
     assert metrics["auc"] > auc_score(test.label, popularity[test.item]) + 0.05

@@ -10,7 +10,7 @@ from fusionrec.data.protocols import make_split
 from fusionrec.data.schema import KnowledgeGraph, Social
 from fusionrec.data.synthetic import generate
 from fusionrec.encoders.features import TextFeatures
-from fusionrec.evaluation.metrics import auc_score
+from fusionrec.metrics import auc_score
 from fusionrec.models.fusion.build import build_encoders, resolve_sources
 from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.fusion.recommender import FusionRecommender

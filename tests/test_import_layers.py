@@ -20,12 +20,13 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "fusionrec"
 
 # Lowest first. A module may import its own layer or any lower one, never a higher one.
 # The order (ARCHITECTURE.md), with the root modules placed: devices, errors, extras,
-# locks and the precision names import no layer, so they sit at the bottom; config.py holds the
+# locks, the precision names and the metrics (pure numpy; the cross-encoder validates with AUC)
+# import no layer, so they sit at the bottom; config.py holds the
 # sections models are built with (trainer settings), so it sits just below models; explain/
 # reads models and is read by serving; privacy (forgetting, DP) is used by serving.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("fusionrec", "fusionrec.devices", "fusionrec.errors", "fusionrec.extras", "fusionrec.locks",
-     "fusionrec.precision"),
+     "fusionrec.metrics", "fusionrec.precision"),
     ("fusionrec.data",),
     ("fusionrec.text",),
     ("fusionrec.encoders",),
@@ -200,7 +201,6 @@ KNOWN_UPWARD = {
     ("fusionrec.models.baselines.bpr_mf", "fusionrec.training.trainer"),
     ("fusionrec.models.baselines.kg_baseline", "fusionrec.training.trainer"),
     ("fusionrec.models.baselines.lightgcn", "fusionrec.training.trainer"),
-    ("fusionrec.models.cross_encoder.train", "fusionrec.evaluation.metrics"),
     ("fusionrec.models.cross_encoder.recommender", "fusionrec.training.trainer"),
     ("fusionrec.models.fusion.recommender", "fusionrec.training.trainer"),
     ("fusionrec.models.links.lightgcn_links", "fusionrec.training.trainer"),
