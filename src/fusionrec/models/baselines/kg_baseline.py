@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.models.base import RecommenderBase, TorchTrainable
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,

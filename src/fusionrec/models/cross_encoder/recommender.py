@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
 from fusionrec.models.base import TorchTrainable
 from fusionrec.models.common.ranking import PairScoring
@@ -88,7 +88,7 @@ class CrossEncoderRecommender(PairScoring, TorchTrainable):
     # ---------------------------------------------------------------- fitting
     def fit(self, split: Split) -> "CrossEncoderRecommender":
         """Train in the shared Trainer, with this model's own training settings."""
-        from fusionrec.config import TrainerConfig
+        from fusionrec.trainer_config import TrainerConfig
         from fusionrec.training.trainer import Trainer
 
         return Trainer(TrainerConfig(), progress=self.config.progress).fit(self, split)
