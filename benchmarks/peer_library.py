@@ -135,7 +135,7 @@ def fusionrec_run(config_path: Path, run_dir: Path, data_dir: str | None, reuse:
     """Train ``config_path`` into ``run_dir`` (or reuse a finished run); its manifest."""
     from fusionrec.config import load_config
     from fusionrec.training.artifacts import verify_run
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     started = time.perf_counter()
     reused = reuse and (run_dir / "manifest.json").is_file()

@@ -185,7 +185,8 @@ def main(argv=None) -> int:
         parser.error(f"{config_path}: reranking needs a top-K protocol, got {split.protocol}")
     if not args.retrieval_run:
         retriever = build_model(config)
-        Trainer(config.trainer, evaluation=config.evaluation, progress=args.progress).fit(
+        Trainer(config.trainer, evaluate=evaluate,
+                evaluation=config.evaluation, progress=args.progress).fit(
             retriever, split)
     retrieval_s = time.perf_counter() - started
     print(f"retrieval {config.model.name} ready in {retrieval_s:.0f}s", flush=True)

@@ -21,6 +21,7 @@ from fusionrec.models.common.ranking import SeenItems, _top_k_on_device, recomme
 from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.training.distributed import process_group_backend
 from fusionrec.training.precision import resolved_precision, training_autocast
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.trainer import Trainer
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
@@ -182,7 +183,7 @@ def test_same_seed_same_device_same_weights(split, model_cls, params):
 
 
 def test_trainer_records_the_device_it_trained_on(split):
-    trainer = Trainer(_fast(device="cpu"), progress=False)
+    trainer = Trainer(_fast(device="cpu"), evaluate=evaluate, progress=False)
     model = trainer.fit(BPRMF(embedding_dim=4), split)
     assert trainer.device_ == torch.device("cpu")
     assert model.module_.user.weight.device.type == "cpu"

@@ -46,10 +46,11 @@ def params(tiny_lm, tmp_path_factory):
 
 
 def _fit(params, split, mode: str) -> FusionRecommender:
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
     model = FusionRecommender(**{**params, "lm_mode": mode})
-    Trainer(model.trainer, progress=False).fit(model, split)
+    Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
     return model
 
 
@@ -144,7 +145,7 @@ def test_run_folder_checksums_and_reloads_the_fine_tuned_lm(tiny_lm, tmp_path):
     LM adapter files, reloaded to the same scores, and refused once the adapter is altered."""
     from fusionrec.config import RunConfig
     from fusionrec.training import artifacts
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     config = RunConfig.from_dict({
         "protocol": {"name": "ctr-kgcn"},

@@ -51,7 +51,7 @@ def _trainer(device: str, **changes) -> TrainerConfig:
 
 
 def _fit(model, split, **changes):
-    trainer = Trainer(model.trainer, progress=False, **changes)
+    trainer = Trainer(model.trainer, evaluate=evaluate, progress=False, **changes)
     trainer.fit(model, split)
     return trainer
 

@@ -191,33 +191,11 @@ def test_every_module_has_a_layer():
     assert not unplaced, f"modules with no layer in LAYERS: {unplaced}"
 
 
-# The upward imports left (issue 16), all from one design knot: torch models start the Trainer
-# from ``fit``, the Trainer and the run/retrain drivers call ``evaluate`` for validation, and the
-# config checks model names against the registry. Untying it changes the model contract (the
-# Trainer takes its validation as a function built by the evaluation layer; models stop calling
-# the Trainer), so it lands with that change. This list may only shrink: a new upward import
-# fails, and so does an entry that no longer exists.
-KNOWN_UPWARD = {
-    ("fusionrec.continual.retrain", "fusionrec.evaluation.evaluate"),
-    ("fusionrec.models.baselines.bpr_mf", "fusionrec.training.trainer"),
-    ("fusionrec.models.baselines.kg_baseline", "fusionrec.training.trainer"),
-    ("fusionrec.models.baselines.lightgcn", "fusionrec.training.trainer"),
-    ("fusionrec.models.cross_encoder.recommender", "fusionrec.training.trainer"),
-    ("fusionrec.models.fusion.recommender", "fusionrec.training.trainer"),
-    ("fusionrec.models.links.lightgcn_links", "fusionrec.training.trainer"),
-    ("fusionrec.training.run", "fusionrec.evaluation.evaluate"),
-    ("fusionrec.training.trainer", "fusionrec.evaluation.evaluate"),
-}
-
-
 def test_no_module_imports_a_higher_layer():
     upward = [e for e in import_edges() if layer_of(e.target) > layer_of(e.source)]
-    new = [e for e in upward if (e.source, e.target) not in KNOWN_UPWARD]
-    if new:
-        pytest.fail(f"{len(new)} new upward imports (lower layer -> higher layer):\n"
-                    + "\n".join(e.where() for e in new), pytrace=False)
-    gone = KNOWN_UPWARD - {(e.source, e.target) for e in upward}
-    assert not gone, f"fixed upward imports still listed in KNOWN_UPWARD: {sorted(gone)}"
+    if upward:
+        pytest.fail(f"{len(upward)} upward imports (lower layer -> higher layer):\n"
+                    + "\n".join(e.where() for e in upward), pytrace=False)
 
 
 def test_no_import_cycles_between_modules():

@@ -13,6 +13,7 @@ from fusionrec.encoders.features import TextFeatures
 from fusionrec.graph.adjacency import bipartite_adjacency
 from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.training.precision import training_autocast
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.trainer import Trainer
 
 
@@ -60,7 +61,8 @@ def _fit(split, precision: str) -> tuple[FusionRecommender, list[float]]:
     losses: list[float] = []
     config = TrainerConfig(epochs=8, batch_size=256, lr=0.02, patience=0, seed=0,
                            num_threads=1, precision=precision)
-    Trainer(config, progress=False, callbacks=[lambda epoch, r: losses.append(r["train_loss"])]
+    Trainer(config, evaluate=evaluate,
+            progress=False, callbacks=[lambda epoch, r: losses.append(r["train_loss"])]
             ).fit(model.set_text_features(text), split)
     return model, losses
 
