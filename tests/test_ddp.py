@@ -23,6 +23,7 @@ from fusionrec.models.baselines.bpr_mf import BPRMF
 from fusionrec.training.distributed import (DDPStrategy, LocalStrategy, batch_rows, launch,
                                             slice_batch, strategy_from_env)
 from fusionrec.training.trainer import Trainer
+from training_support import RUNNER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +97,7 @@ def split():
 
 def _train(split, strategy) -> tuple[BPRMF, Trainer]:
     config = TrainerConfig(epochs=3, lr=0.02, batch_size=128, patience=0, num_threads=1)
-    model = BPRMF(embedding_dim=8)
+    model = BPRMF(embedding_dim=8, runner=RUNNER)
     trainer = Trainer(config, evaluate=evaluate,
                       evaluation=EvaluationConfig(), progress=False, strategy=strategy)
     trainer.fit(model, split)

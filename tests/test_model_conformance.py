@@ -8,6 +8,7 @@ small, fast settings for these tests (models that need an encoder pass it there)
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -16,10 +17,12 @@ from fusionrec.config import RunConfig
 from fusionrec.data.protocols import make_split
 from fusionrec.data.schema import SOURCE_NAMES
 from fusionrec.data.synthetic import generate
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.models.base import (Recommender, RecommenderBase, SharesTextFeatures,
                                    TorchTrainable)
 from fusionrec.models.registry import MODELS, model_class, params_class
 from fusionrec.training.run import build_model
+from fusionrec.training.trainer import Trainer
 
 PROTOCOLS = ("topk-random", "ctr-kgcn")
 
@@ -32,7 +35,10 @@ def splits():
 
 def _new(name: str):
     cls = model_class(name)
-    return cls(**dict(getattr(cls, "SMOKE_PARAMS", {})))
+    params = dict(getattr(cls, "SMOKE_PARAMS", {}))
+    if issubclass(cls, TorchTrainable):  # its fit runs the shared Trainer, handed in
+        params["runner"] = functools.partial(Trainer, evaluate=evaluate, progress=False)
+    return cls(**params)
 
 
 TASK_OF = {"topk-random": "topk", "ctr-kgcn": "ctr"}

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("opacus")
 
 from fusionrec.privacy.dp import DPConfig, fit_private_head  # noqa: E402
+from training_support import RUNNER
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def fitted():
     split = make_split(generate(n_users=60, n_items=40, n_interactions=700), "ctr-kgcn", 0)
     params = {**FusionRecommender.SMOKE_PARAMS, "fusion": "gated", "heads": ["ctr", "retrieval"],
               "trainer": {"epochs": 2, "batch_size": 256, "lr": 0.01, "num_threads": 1}}
-    model = FusionRecommender(**params)
+    model = FusionRecommender(**params, runner=RUNNER)
     from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
@@ -54,7 +55,7 @@ def test_topk_head_trains_privately_and_default_delta_scales_with_data():
 
     split = make_split(generate(n_users=40, n_items=30, n_interactions=400), "topk-random", 0)
     model = FusionRecommender(**{**FusionRecommender.SMOKE_PARAMS, "heads": ["ctr", "retrieval"],
-                                 "trainer": {"epochs": 1, "num_threads": 1}})
+                                 "trainer": {"epochs": 1, "num_threads": 1}}, runner=RUNNER)
     Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
     report = fit_private_head(model, split, DPConfig(epochs=1, batch_size=64))
     n = len(split.train.positives())
