@@ -191,7 +191,7 @@ def test_trials_share_frozen_text_features_through_the_model_contract(monkeypatc
     monkeypatch.setattr(build, "load_text_features",
                         lambda features, encoder: encoded.append(encoder) or
                         real(features, encoder))
-    objective = _Objective({}, None, split, "ndcg@10", progress=False)
+    objective = _Objective({}, None, split, "ndcg@10", progress=False, evaluate=evaluate)
     first, second = (objective._share_text_features(
         FusionRecommender(encoder={"model": "hashing:16"})) for _ in range(2))
     assert len(encoded) == 1 and first.text_features is second.text_features is not None
