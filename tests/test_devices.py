@@ -175,7 +175,7 @@ def test_cpu_tensor_scores_rank_like_numpy_scores(split):
 ])
 def test_same_seed_same_device_same_weights(split, model_cls, params):
     def weights():
-        model = model_cls(trainer=_fast(device="cpu"), **params).fit(split)
+        model = model_cls(trainer=_fast(device="cpu"), runner=RUNNER, **params).fit(split)
         return {k: v.detach().clone() for k, v in model.module_.state_dict().items()}
 
     first, second = weights(), weights()

@@ -8,7 +8,6 @@ small, fast settings for these tests (models that need an encoder pass it there)
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pytest
@@ -17,12 +16,11 @@ from fusionrec.config import RunConfig
 from fusionrec.data.protocols import make_split
 from fusionrec.data.schema import SOURCE_NAMES
 from fusionrec.data.synthetic import generate
-from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.models.base import (Recommender, RecommenderBase, SharesTextFeatures,
                                    TorchTrainable)
 from fusionrec.models.registry import MODELS, model_class, params_class
 from fusionrec.training.run import build_model
-from fusionrec.training.trainer import Trainer
+from training_support import build
 
 PROTOCOLS = ("topk-random", "ctr-kgcn")
 
@@ -35,10 +33,7 @@ def splits():
 
 def _new(name: str):
     cls = model_class(name)
-    params = dict(getattr(cls, "SMOKE_PARAMS", {}))
-    if issubclass(cls, TorchTrainable):  # its fit runs the shared Trainer, handed in
-        params["runner"] = functools.partial(Trainer, evaluate=evaluate, progress=False)
-    return cls(**params)
+    return build(cls, **getattr(cls, "SMOKE_PARAMS", {}))
 
 
 TASK_OF = {"topk-random": "topk", "ctr-kgcn": "ctr"}

@@ -73,7 +73,8 @@ class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
 
     Parameters: ``embedding_dim``; ``loss`` ``"auto"`` (BCE for CTR splits, BPR for top-K),
     ``"bpr"`` or ``"bce"``; ``n_negatives`` sampled per positive; ``init_std`` of the embeddings;
-    ``trainer``: the :class:`TrainerConfig` (or mapping) ``fit`` uses.
+    ``trainer``: the :class:`TrainerConfig` (or mapping) ``fit`` uses; ``runner``
+    (:data:`~fusionrec.models.base.TrainerFactory`) makes the Trainer ``fit`` runs.
     """
 
     name: ClassVar[str] = "bpr-mf"

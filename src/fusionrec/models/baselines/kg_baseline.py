@@ -126,7 +126,8 @@ class KGCN(RecommenderBase, TorchTrainable):
 
     Parameters: ``embedding_dim`` (16), ``n_iter`` (receptive-field depth, 1), ``neighbours``
     sampled per entity (8), ``l2_weight`` (1e-4), ``loss`` ``auto`` (BCE) / ``bce`` / ``bpr``,
-    ``n_negatives`` per positive on top-K splits; ``trainer`` (defaults: :data:`DEFAULT_TRAINER`).
+    ``n_negatives`` per positive on top-K splits; ``trainer`` (defaults: :data:`DEFAULT_TRAINER`);
+    ``runner`` as :class:`~fusionrec.models.baselines.bpr_mf.BPRMF`.
     Needs the ``kg`` source.
     """
 

@@ -98,7 +98,7 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
     Parameters: ``embedding_dim`` (64), ``layers`` (3), ``reg_weight`` (L2 on the batch's ego
     embeddings, per row), ``loss`` ``auto`` (BPR for top-K, BCE for CTR) / ``bpr`` / ``bce``,
     ``n_negatives`` per positive, ``init_std``, ``social``; ``trainer`` (:class:`TrainerConfig`
-    or mapping; defaults to :data:`DEFAULT_TRAINER`).
+    or mapping; defaults to :data:`DEFAULT_TRAINER`); ``runner`` as :class:`BPRMF`.
     """
 
     name: ClassVar[str] = "lightgcn"

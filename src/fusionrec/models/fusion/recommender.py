@@ -43,7 +43,8 @@ class SourceWeights:
 
 class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesTextFeatures):
     """Recommender protocol over a fused multi-source network (see :class:`FusionConfig` for
-    the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses).
+    the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses, and
+    ``runner`` (:data:`~fusionrec.models.base.TrainerFactory`) makes the Trainer ``fit`` runs).
 
     ``score`` returns the CTR head's logit when the model has one, else the retrieval score;
     ``recommend`` ranks with the retrieval head when present (one matrix product per batch).
