@@ -1,5 +1,5 @@
 """The pieces of an end-to-end run: config → dataset → split → model, the run's result, and
-back from a run folder. ``train_run`` itself (which evaluates) is in ``fusionrec.evaluation.runs``.
+back from a run folder. ``train_run`` itself evaluates, so it is in ``fusionrec.evaluation.runs``.
 """
 
 from __future__ import annotations

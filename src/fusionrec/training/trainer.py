@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -86,14 +86,13 @@ class Trainer:
     a model that validates itself (``validation_metrics``) or a split with no valid part; anything
     else stops with an error rather than training blind without early stopping."""
 
-    def __init__(self, config: TrainerConfig | Mapping[str, Any] | None = None, *,
+    def __init__(self, config: TrainerConfig | None = None, *,
                  evaluate: Evaluate | None = None, evaluation: EvaluationConfig | None = None,
                  run_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                  callbacks: Sequence[Callable[[int, dict], None]] = (), strategy=None) -> None:
         from fusionrec.training.distributed import LocalStrategy
 
-        self.config = (config if isinstance(config, TrainerConfig)
-                       else TrainerConfig(**dict(config or {})))
+        self.config = config or TrainerConfig()
         self.evaluate = evaluate
         self.evaluation = evaluation or EvaluationConfig()
         self.run_dir = Path(run_dir) if run_dir is not None else None
