@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -67,11 +68,13 @@ def few_shot_split(dataset, protocol: str, k: int, seed: int, params: dict):
 def run_cell(method: str, split, model_params: dict, cache_dir: str | None,
              overrides: dict | None = None) -> dict:
     """One (method, k, seed) cell. ``overrides`` (``--set``) win over the method's variant."""
-    from fusionrec.evaluation.metrics import ctr_metrics, sigmoid
+    from fusionrec.evaluation.evaluate import evaluate
+    from fusionrec.metrics import ctr_metrics, sigmoid
     from fusionrec.models.baselines.history_positivity import HistoryPositivity
     from fusionrec.models.cross_encoder.config import CrossEncoderConfig
     from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
     from fusionrec.models.cross_encoder.zero_shot import zero_shot_scores
+    from fusionrec.training.trainer import Trainer
 
     test = split.test
     started = time.perf_counter()
@@ -86,8 +89,9 @@ def run_cell(method: str, split, model_params: dict, cache_dir: str | None,
         probs, fit_s = zero_shot_scores(split.features, test, kind, config), 0.0
         probs = (probs - probs.min()) / max(probs.max() - probs.min(), 1e-12)  # rank-preserving
     else:
-        model = CrossEncoderRecommender(**{**params, **VARIANTS[method], **(overrides or {})}
-                                        ).fit(split)
+        runner = functools.partial(Trainer, evaluate=evaluate, progress=False)
+        model = CrossEncoderRecommender(**{**params, **VARIANTS[method], **(overrides or {})},
+                                        runner=runner).fit(split)
         fit_s = time.perf_counter() - started
         probs = sigmoid(model.score_pairs(test))
         summary = model.summary_

@@ -110,7 +110,7 @@ def run_one(split, params: dict, text) -> dict:
     if text is not None:
         model.set_text_features(text)
     started = time.perf_counter()
-    fitter = Trainer(trainer, progress=True)
+    fitter = Trainer(trainer, evaluate=evaluate, progress=True)
     fitter.fit(model, split)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()

@@ -70,6 +70,7 @@ def measure(split, params: dict, text, mode: str, fraction: float,
 
     from fusionrec.config import TrainerConfig
     from fusionrec.models.fusion.recommender import FusionRecommender
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
     trainer = TrainerConfig(**{**params["trainer"], "epochs": 1, "patience": 0, "seed": 0})
@@ -87,7 +88,7 @@ def measure(split, params: dict, text, mode: str, fraction: float,
         return module
 
     model.build = timed_build
-    fitter = Trainer(trainer, progress=False,
+    fitter = Trainer(trainer, evaluate=evaluate, progress=False,
                      callbacks=[lambda epoch, record: marks.setdefault(
                          "steps", _since(marks["built"], fraction))])
     fitter.fit(model, part)

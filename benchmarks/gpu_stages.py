@@ -127,7 +127,8 @@ def _train(config, data_dir, record: Record, text_features=None, tweak=None):
                                            if k in ("ndcg@10", "auc")}})
         record.put(**_epoch_seconds(record["epochs"]))
 
-    trainer = Trainer(config.trainer, evaluation=config.evaluation, progress=False,
+    trainer = Trainer(config.trainer, evaluate=evaluate,
+                      evaluation=config.evaluation, progress=False,
                       callbacks=[on_epoch])
     trainer.fit(model, split)
     record.put(device=str(trainer.device_), best_epoch=trainer.summary_.best_epoch,
@@ -287,6 +288,7 @@ def scale_point(args, record: Record) -> None:
     from fusionrec.data.synthetic import generate
     from fusionrec.encoders.features import TextFeatures
     from fusionrec.training.run import build_model
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
     device = _device()
@@ -310,7 +312,8 @@ def scale_point(args, record: Record) -> None:
         "trainer": {"epochs": 1, "batch_size": 4096, "lr": 0.005, "patience": 0,
                     "device": str(device), "precision": "auto"}})
     model = build_model(config).set_text_features(features)
-    trainer = Trainer(config.trainer, evaluation=config.evaluation, progress=False)
+    trainer = Trainer(config.trainer, evaluate=evaluate,
+                      evaluation=config.evaluation, progress=False)
     started = time.perf_counter()
     trainer.fit(model, split)
     row = trainer.summary_.history[0]

@@ -54,7 +54,7 @@ def train_small_run(out: Path) -> Path:
     """A small fusion run on the embedded synthetic dataset (about 15 s on 2 cores)."""
     from fusionrec.config import RunConfig
     from fusionrec.models.fusion.recommender import FusionRecommender
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     params = {**FusionRecommender.SMOKE_PARAMS, "embedding_dim": 16,
               "encoder": {"model": "hashing:128"}}

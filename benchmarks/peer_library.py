@@ -17,7 +17,7 @@ Per case (``topk``: Last.FM ``topk-random``, seed 0; ``ctr``: Last.FM-KG ``ctr-k
    peer's small grid on the training positives, and writes valid and test top-K lists (training
    items skipped on valid; training and validation items skipped on test, as FusionRec's
    ``evaluate`` does) or per-row CTR scores.
-4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.evaluation.metrics``, what
+4. Here: ``ranking_metrics`` / ``ctr_metrics`` (``fusionrec.metrics``, what
    ``evaluate`` calls for FusionRec's models, via ``fusionrec.experiments.peers``) score every
    output; each peer's grid point is chosen on the **valid** part only (NDCG@10 for top-K, AUC
    for CTR) and its test metrics reported. Prints a table and writes JSON (``--out``).
@@ -135,7 +135,7 @@ def fusionrec_run(config_path: Path, run_dir: Path, data_dir: str | None, reuse:
     """Train ``config_path`` into ``run_dir`` (or reuse a finished run); its manifest."""
     from fusionrec.config import load_config
     from fusionrec.training.artifacts import verify_run
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     started = time.perf_counter()
     reused = reuse and (run_dir / "manifest.json").is_file()

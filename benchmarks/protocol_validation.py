@@ -75,7 +75,7 @@ def run_case(case: Case, split, seed: int, progress: bool, threads: int = 0) -> 
     if hasattr(model, "trainer"):
         changes = {"seed": seed, **({"num_threads": threads} if threads else {})}
         trainer_config = dataclasses.replace(model.trainer, **changes)
-        trainer = Trainer(trainer_config, progress=progress)
+        trainer = Trainer(trainer_config, evaluate=evaluate, progress=progress)
         trainer.fit(model, split)
         summary = trainer.summary_
     else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -185,7 +186,8 @@ def main(argv=None) -> int:
         parser.error(f"{config_path}: reranking needs a top-K protocol, got {split.protocol}")
     if not args.retrieval_run:
         retriever = build_model(config)
-        Trainer(config.trainer, evaluation=config.evaluation, progress=args.progress).fit(
+        Trainer(config.trainer, evaluate=evaluate,
+                evaluation=config.evaluation, progress=args.progress).fit(
             retriever, split)
     retrieval_s = time.perf_counter() - started
     print(f"retrieval {config.model.name} ready in {retrieval_s:.0f}s", flush=True)
@@ -197,7 +199,9 @@ def main(argv=None) -> int:
                      args.seed + 1)
     ce_split = Split(split.protocol, "ctr", split.seed, train, valid, valid.take(np.zeros(0, int)),
                      features, dict(split.params))
-    cross_encoder = CrossEncoderRecommender(**{**overrides, "seed": args.seed}).fit(ce_split)
+    runner = functools.partial(Trainer, evaluate=evaluate, progress=args.progress)
+    cross_encoder = CrossEncoderRecommender(**{**overrides, "seed": args.seed},
+                                            runner=runner).fit(ce_split)
     ce_s = time.perf_counter() - started
     print(f"cross-encoder trained on {len(train)} pairs in {ce_s:.0f}s "
           f"(best valid AUC {cross_encoder.summary_['best_valid_auc']})", flush=True)

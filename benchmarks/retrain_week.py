@@ -148,7 +148,8 @@ def main(argv=None) -> int:
     from fusionrec.data.export import write_dataset
     from fusionrec.data.load import load_dataset
     from fusionrec.continual.retrain import RetrainConfig, retrain
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.evaluate import evaluate
+    from fusionrec.evaluation.runs import train_run
 
     args = parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="retrain-week-"))
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
     config = RetrainConfig(epochs=args.epochs, replay=args.replay, tolerance=args.tolerance,
                            seed=args.seed)
     result = retrain(work / "base_run", str(work / "events.sqlite3"), work / "retrained", config,
-                     progress=False)
+                     evaluate=evaluate, progress=False)
     print(format_report(result.report))
     load_after = os.getloadavg()
     keys = ("monitor", "events", "events_used", "new_pairs", "replay_size", "train_rows",

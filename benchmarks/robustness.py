@@ -90,9 +90,10 @@ def build(name: str, epochs: int, encoder: str, seed: int, **extra):
 
 
 def fit(model, split):
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
-    return Trainer(model.trainer, progress=False).fit(model, split)
+    return Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
 
 
 def without_source(model, source: str):

@@ -59,7 +59,7 @@ def run_config(base: Path, model: str = "fusion", pseudonymize: bool = True, **d
 
 
 def trained(base: Path, model: str = "fusion") -> Path:
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     run_dir = base / f"privacy-run-{model}"
     if not (run_dir / "manifest.json").is_file():

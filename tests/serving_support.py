@@ -22,7 +22,7 @@ SMOKE = {**FusionRecommender.SMOKE_PARAMS, "embedding_dim": 16,
 
 def _train(run_dir: Path, protocol: str, params: dict) -> Path:
     from fusionrec.config import RunConfig
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     params = json.loads(json.dumps(params))
     trainer = {**params.pop("trainer"), "seed": 0, "num_threads": 1}

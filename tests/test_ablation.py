@@ -100,7 +100,7 @@ def test_auc_delta_ci_agrees_with_delong_and_detects_a_better_model():
 
 # -- per-unit values --------------------------------------------------------------------------
 def test_ranking_rows_average_to_ranking_metrics():
-    from fusionrec.evaluation.metrics import ranking_metrics
+    from fusionrec.metrics import ranking_metrics
 
     rng = np.random.default_rng(6)
     recommended = np.array([rng.permutation(50)[:10] for _ in range(40)])
@@ -120,7 +120,7 @@ def test_unit_values_reproduce_evaluate_and_round_trip(protocol, tmp_path):
     from fusionrec.data.protocols import make_split
     from fusionrec.data.synthetic import generate
     from fusionrec.evaluation.evaluate import evaluate
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
     from fusionrec.experiments.units import unit_values
     from fusionrec.models.baselines.item_knn import ItemKNN
 

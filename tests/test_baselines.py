@@ -14,6 +14,7 @@ from fusionrec.models.baselines.bpr_mf import BPRMF
 from fusionrec.models.common.persist import load_model_files
 from fusionrec.models.baselines.popularity import Popularity
 from fusionrec.models.common.ranking import SeenItems
+from training_support import RUNNER
 
 
 def _split(train: list[tuple[int, int]], n_users: int, n_items: int, task: str = "topk",
@@ -76,7 +77,8 @@ def test_bpr_mf_learns_planted_blocks():
     split = _two_blocks()
     # weight decay keeps a held-out item that was drawn as a negative from sinking
     model = BPRMF(embedding_dim=4, trainer={"epochs": 40, "lr": 0.05, "batch_size": 32,
-                                           "weight_decay": 0.1, "patience": 0}).fit(split)
+                                           "weight_decay": 0.1, "patience": 0},
+                  runner=RUNNER).fit(split)
     items, _ = model.recommend(np.arange(20), k=1)
     # The only unseen item of the user's own block is the held-out one.
     assert items[:, 0].tolist() == [u for u in range(20)]
@@ -86,7 +88,7 @@ def test_bpr_mf_learns_planted_blocks():
 
 def test_bpr_negatives_avoid_training_positives():
     split = _two_blocks()
-    model = BPRMF(embedding_dim=2, n_negatives=3)
+    model = BPRMF(embedding_dim=2, n_negatives=3, runner=RUNNER)
     from fusionrec.config import TrainerConfig
 
     model.build(split, TrainerConfig())
@@ -105,7 +107,7 @@ def test_bpr_mf_bce_on_ctr_gives_logits():
     labels = ((users % 2) == (items % 2)).astype(np.float32)
     split = _split(list(zip(users, items)), 30, 16, task="ctr", labels=labels)
     model = BPRMF(embedding_dim=4, trainer={"epochs": 40, "lr": 0.05, "batch_size": 64,
-                                           "patience": 0}).fit(split)
+                                           "patience": 0}, runner=RUNNER).fit(split)
     assert model.resolved_loss_ == "bce"
     scores = model.score(users, items)
     assert np.mean((scores > 0) == (labels > 0.5)) > 0.95
@@ -113,7 +115,7 @@ def test_bpr_mf_bce_on_ctr_gives_logits():
 
 def test_save_load_files_and_name_check(tmp_path):
     split = _two_blocks()
-    model = BPRMF(embedding_dim=3, trainer={"epochs": 2, "patience": 0}).fit(split)
+    model = BPRMF(embedding_dim=3, trainer={"epochs": 2, "patience": 0}, runner=RUNNER).fit(split)
     model.save(tmp_path)
     meta = json.loads((tmp_path / "model.json").read_text())
     assert meta["name"] == "bpr-mf" and meta["params"]["embedding_dim"] == 3
@@ -126,10 +128,10 @@ def test_save_load_files_and_name_check(tmp_path):
 @pytest.mark.parametrize("bad", [{"embedding_dim": 0}, {"loss": "hinge"}, {"n_negatives": 0}])
 def test_bpr_mf_rejects_bad_params(bad):
     with pytest.raises(ValueError):
-        BPRMF(**bad)
+        BPRMF(**bad, runner=RUNNER)
 
 
 def test_unfitted_models_say_so():
-    for model in (Popularity(), BPRMF()):
+    for model in (Popularity(), BPRMF(runner=RUNNER)):
         with pytest.raises(RuntimeError, match="not fitted"):
             model.recommend(np.array([0]), k=1)

@@ -16,6 +16,7 @@ from fusionrec.models.baselines.item_knn import ItemKNN, platt_scaling
 from fusionrec.models.baselines.kg_baseline import KGCN
 from fusionrec.models.baselines.lightgcn import LightGCN
 from fusionrec.models.baselines.popularity import Popularity
+from training_support import RUNNER
 
 EMPTY = Pairs(np.zeros(0), np.zeros(0), np.zeros(0))
 
@@ -102,7 +103,7 @@ def test_lightgcn_beats_popularity_on_planted_tastes():
                        "topk-random")
     model = LightGCN(embedding_dim=16, layers=2,
                      trainer={"epochs": 10, "batch_size": 256, "lr": 0.02, "patience": 5,
-                              "num_threads": 1}).fit(split)
+                              "num_threads": 1}, runner=RUNNER).fit(split)
     ours, pop = evaluate(model, split, "test"), evaluate(Popularity().fit(split), split, "test")
     assert ours["ndcg@10"] > pop["ndcg@10"] + 0.05  # about 0.28 against 0.15
 
@@ -121,13 +122,13 @@ def test_lightgcn_social_propagates_friends_tastes_to_a_cold_user():
     kwargs = dict(embedding_dim=8, layers=2,
                   trainer={"epochs": 40, "batch_size": 64, "lr": 0.05, "patience": 0,
                            "num_threads": 1})
-    with_friends = LightGCN(social=True, **kwargs).fit(split)
+    with_friends = LightGCN(social=True, **kwargs, runner=RUNNER).fit(split)
     items, _ = with_friends.recommend(np.array([20]), k=5)
     assert (items[0] < 10).all()  # the friends' block
     scores = with_friends.score(np.full(20, 20), np.arange(20))
     assert scores[:10].mean() > scores[10:].mean()
     with pytest.raises(ValueError, match="social"):
-        LightGCN(social=True, **kwargs).fit(_friends_split(social=False))
+        LightGCN(social=True, **kwargs, runner=RUNNER).fit(_friends_split(social=False))
 
 
 # -- KGCN ----------------------------------------------------------------------------------------
@@ -157,10 +158,11 @@ def test_kgcn_reads_the_kg_for_unseen_items():
                   trainer={"epochs": 40, "batch_size": 64, "lr": 0.03, "patience": 0,
                            "num_threads": 1})
     split = _kg_ctr_split(genre)
-    model = KGCN(**kwargs).fit(split)
+    model = KGCN(**kwargs, runner=RUNNER).fit(split)
     # items 30-39 have no interactions: only their KG genre tells liked from disliked
     assert evaluate(model, split, "test")["auc"] > 0.9
-    shuffled = KGCN(**kwargs).fit(_kg_ctr_split(np.random.default_rng(0).permutation(genre)))
+    shuffled = KGCN(**kwargs, runner=RUNNER).fit(
+        _kg_ctr_split(np.random.default_rng(0).permutation(genre)))
     assert not np.allclose(model.score(split.test.user, split.test.item),
                            shuffled.score(split.test.user, split.test.item))
 
@@ -168,9 +170,9 @@ def test_kgcn_reads_the_kg_for_unseen_items():
 def test_kgcn_needs_a_kg_and_valid_params():
     split = _topk_split([(0, 0), (1, 1)], 2, 2)
     with pytest.raises(ValueError, match="knowledge graph"):
-        KGCN(trainer={"epochs": 1}).fit(split)
+        KGCN(trainer={"epochs": 1}, runner=RUNNER).fit(split)
     with pytest.raises(ValueError):
-        KGCN(neighbours=0)
+        KGCN(neighbours=0, runner=RUNNER)
 
 
 # -- content kNN -----------------------------------------------------------------------------

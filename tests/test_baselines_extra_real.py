@@ -6,6 +6,7 @@ import pytest
 
 from conftest import shared_data_dir
 from fusionrec.evaluation.evaluate import evaluate
+from training_support import RUNNER
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,8 @@ def test_item_knn_matches_an_independent_cosine_knn(ctr_split):
 def test_kgcn_reaches_the_published_auc(ctr_split):
     from fusionrec.models.baselines.kg_baseline import KGCN
 
-    model = KGCN(trainer={"epochs": 10, "patience": 3, "num_threads": 1}).fit(ctr_split)
+    model = KGCN(trainer={"epochs": 10, "patience": 3, "num_threads": 1},
+                 runner=RUNNER).fit(ctr_split)
     assert evaluate(model, ctr_split, "test")["auc"] == pytest.approx(0.794, abs=0.03)
 
 

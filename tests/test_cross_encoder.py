@@ -25,6 +25,7 @@ from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
 from fusionrec.models.cross_encoder.side_features import (SideTables, build_tables,
                                                           own_shot_labels, shot_pairs,
                                                           side_matrix)
+from training_support import RUNNER
 
 N_USERS, N_ITEMS, H = 6, 12, 4
 
@@ -216,7 +217,7 @@ def test_category_features(split):
 def test_each_mode_trains_and_round_trips(split, tiny_lm, tmp_path, mode):
     import torch
 
-    model = CrossEncoderRecommender(**_params(tiny_lm, mode=mode, top_k_layers=1))
+    model = CrossEncoderRecommender(**_params(tiny_lm, mode=mode, top_k_layers=1), runner=RUNNER)
     model.fit(split)
     lm_names = [n for n, p in model.net_.named_parameters() if p.requires_grad]
     assert all(n.startswith("lm.") for n in lm_names)  # the side head is fitted, then fixed
@@ -267,7 +268,7 @@ def test_decoder_with_classification_head_trains_with_lora(split, tiny_lm, tmp_p
     config = GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=2, n_positions=128,
                         num_labels=1, pad_token_id=0)
     GPT2ForSequenceClassification(config).save_pretrained(str(folder))
-    model = CrossEncoderRecommender(**_params(folder, mode="lora", head="lm"))
+    model = CrossEncoderRecommender(**_params(folder, mode="lora", head="lm"), runner=RUNNER)
     model.fit(split)
     assert model.lm_info_["is_decoder"]
     assert np.all(np.isfinite(model.score_pairs(split.test)))
@@ -296,24 +297,25 @@ def test_untrained_hybrid_is_the_history_positivity_rule(tiny_lm):
 
 def test_side_head_is_picked_on_valid(split, tiny_lm):
     model = CrossEncoderRecommender(**_params(tiny_lm, mode="none", valid_rows=-1,
-                                              l2_grid=[0.5, 8.0, 128.0])).fit(split)
+                                              l2_grid=[0.5, 8.0, 128.0]), runner=RUNNER).fit(split)
     side = model.summary_["side"]
     assert [(c["choice"], c["l2"]) for c in side["candidates"]] == [
         ("rule", None), ("centroid", None), ("ridge", 0.5), ("ridge", 8.0), ("ridge", 128.0)]
     assert side["side_valid_auc"] == max(c["valid_auc"] for c in side["candidates"])
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     assert auc_score(split.valid.label, model.score_pairs(split.valid)) == pytest.approx(
         side["side_valid_auc"])
     # without validation rows nothing can be compared: the parameter-free centroid head
-    blind = CrossEncoderRecommender(**_params(tiny_lm, mode="none")).fit(split)
+    blind = CrossEncoderRecommender(**_params(tiny_lm, mode="none"), runner=RUNNER).fit(split)
     assert blind.summary_["side"]["choice"] == "centroid"
 
 
 def test_centroid_head_is_the_label_correlation_direction(split, tiny_lm):
     import torch
 
-    model = CrossEncoderRecommender(**_params(tiny_lm, mode="none", augment=False)).fit(split)
+    model = CrossEncoderRecommender(**_params(tiny_lm, mode="none", augment=False),
+                                    runner=RUNNER).fit(split)
     net = model.net_
     model._build_side(split)
     rows = model._encode(split.train, training=True, prompts=False)
@@ -325,14 +327,14 @@ def test_centroid_head_is_the_label_correlation_direction(split, tiny_lm):
 
 
 def test_training_is_deterministic_by_seed(split, tiny_lm):
-    a = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", seed=3)).fit(split)
-    b = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", seed=3)).fit(split)
+    a = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", seed=3), runner=RUNNER).fit(split)
+    b = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", seed=3), runner=RUNNER).fit(split)
     np.testing.assert_array_equal(a.score_pairs(split.test), b.score_pairs(split.test))
 
 
 def test_auto_precision_is_decided_by_agreement(split, tiny_lm):
     model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", precision="auto",
-                                              epochs=1)).fit(split)
+                                              epochs=1), runner=RUNNER).fit(split)
     choice = model.precision_
     assert choice["precision"] in ("fp32", "bf16")
     if choice["precision"] == "bf16":
@@ -343,9 +345,9 @@ def test_auc_is_computed_from_probabilities(split, tiny_lm):
     """The seed took ``logits.argmax(dim=2)`` of a 2-D tensor; we rank sigmoid probabilities."""
     from sklearn.metrics import roc_auc_score
 
-    from fusionrec.evaluation.metrics import ctr_metrics, sigmoid
+    from fusionrec.metrics import ctr_metrics, sigmoid
 
-    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora")).fit(split)
+    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora"), runner=RUNNER).fit(split)
     probs = sigmoid(model.score_pairs(split.test))
     assert np.all((probs > 0) & (probs < 1)) and len(np.unique(probs)) > 2
     metrics = ctr_metrics(split.test.label, probs)
@@ -406,7 +408,8 @@ def test_history_positivity_baseline(split, tmp_path):
 
 
 def test_recommend_ranks_unseen_items_by_lm_score(split, tiny_lm):
-    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", head="lm")).fit(split)
+    model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", head="lm"),
+                                    runner=RUNNER).fit(split)
     items, scores = model.recommend(np.array([0, 1]), k=3)
     assert items.shape == scores.shape == (2, 3)
     inter = split.features.interactions

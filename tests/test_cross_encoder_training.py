@@ -12,6 +12,7 @@ import pytest
 
 from fusionrec.config import TrainerConfig
 from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.trainer import Trainer
 from test_cross_encoder import _params
 from test_cross_encoder import split  # noqa: F401  (fixture)
@@ -31,15 +32,16 @@ def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_ber
     # no validation: every epoch runs and the last weights stay, so they carry the whole
     # optimiser trajectory (Adam moments, step count, per-epoch shuffles and dropout masks)
     params = _params(tiny_bert, mode="lora", epochs=4, valid_rows=0, lr=2e-2)
-    straight = Trainer(TrainerConfig(), run_dir=tmp_path / "a", progress=False)
+    straight = Trainer(TrainerConfig(), evaluate=evaluate, run_dir=tmp_path / "a", progress=False)
     reference = straight.fit(CrossEncoderRecommender(**params), split)
 
     with pytest.raises(_Crash):
-        Trainer(TrainerConfig(), run_dir=tmp_path / "b", progress=False,
+        Trainer(TrainerConfig(), evaluate=evaluate, run_dir=tmp_path / "b", progress=False,
                 callbacks=[_crash_at(2)]).fit(CrossEncoderRecommender(**params), split)
     state = json.loads((tmp_path / "b" / "checkpoints" / "last.json").read_text())
     assert state["epochs_run"] == 2
-    again = Trainer(TrainerConfig(), run_dir=tmp_path / "b", resume=True, progress=False)
+    again = Trainer(TrainerConfig(), evaluate=evaluate,
+                    run_dir=tmp_path / "b", resume=True, progress=False)
     resumed = again.fit(CrossEncoderRecommender(**params), split)
 
     weights, resumed_weights = _state(reference), _state(resumed)
@@ -54,12 +56,12 @@ def test_interrupted_run_resumed_gives_the_straight_runs_weights(split, tiny_ber
 
 def test_early_stopping_runs_in_the_trainer_and_tracks_valid_auc(split, tiny_bert,  # noqa: F811
                                                                  tmp_path):
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     epochs, patience = 8, 1
     model = CrossEncoderRecommender(**_params(tiny_bert, mode="lora", epochs=epochs,
                                               valid_rows=-1, patience=patience, lr=3e-2))
-    trainer = Trainer(TrainerConfig(), run_dir=tmp_path, progress=False)
+    trainer = Trainer(TrainerConfig(), evaluate=evaluate, run_dir=tmp_path, progress=False)
     trainer.fit(model, split)
     summary = trainer.summary_
 

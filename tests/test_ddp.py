@@ -23,6 +23,7 @@ from fusionrec.models.baselines.bpr_mf import BPRMF
 from fusionrec.training.distributed import (DDPStrategy, LocalStrategy, batch_rows, launch,
                                             slice_batch, strategy_from_env)
 from fusionrec.training.trainer import Trainer
+from training_support import RUNNER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,8 +97,9 @@ def split():
 
 def _train(split, strategy) -> tuple[BPRMF, Trainer]:
     config = TrainerConfig(epochs=3, lr=0.02, batch_size=128, patience=0, num_threads=1)
-    model = BPRMF(embedding_dim=8)
-    trainer = Trainer(config, evaluation=EvaluationConfig(), progress=False, strategy=strategy)
+    model = BPRMF(embedding_dim=8, runner=RUNNER)
+    trainer = Trainer(config, evaluate=evaluate,
+                      evaluation=EvaluationConfig(), progress=False, strategy=strategy)
     trainer.fit(model, split)
     return model, trainer
 
@@ -129,7 +131,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     Each rank takes half of every batch, so DDP's averaged gradient is the full-batch gradient
     and both runs take the same steps; only float summation order differs. Tolerances: per-
     epoch training loss within 0.1% relative, test metrics within 0.01 absolute."""
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     overrides = ["trainer.epochs=4", "trainer.patience=0", "trainer.num_threads=1"]
     config_path = REPO / "configs" / "quickstart-bprmf.yaml"

@@ -21,7 +21,9 @@ from fusionrec.models.common.ranking import SeenItems, _top_k_on_device, recomme
 from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.training.distributed import process_group_backend
 from fusionrec.training.precision import resolved_precision, training_autocast
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.trainer import Trainer
+from training_support import RUNNER
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 
@@ -75,7 +77,7 @@ def test_auto_is_the_cpu_without_a_gpu_and_precision_auto_is_fp32_there():
 
 @no_gpu
 def test_trainer_refuses_cuda_before_building_anything(split):
-    model = BPRMF(embedding_dim=4, trainer=_fast(device="cuda"))
+    model = BPRMF(embedding_dim=4, trainer=_fast(device="cuda"), runner=RUNNER)
     with pytest.raises(DeviceError, match="sees no CUDA GPU"):
         model.fit(split)
     assert not hasattr(model, "module_")
@@ -121,7 +123,8 @@ def test_fusion_module_carries_its_graph_and_bags_when_moved(split):
     """The training graph and the attribute bags are plain tensors, not buffers: ``.to()``
     must still reach them (on a GPU a forgotten one fails the first sparse product)."""
     model = FusionRecommender(trainer=_fast(), embedding_dim=8, sources="all", layers=1,
-                              social_layers=1, hidden=[8], encoder={"model": "hashing:16"})
+                              social_layers=1, hidden=[8], encoder={"model": "hashing:16"},
+                              runner=RUNNER)
     module = model.build(split, model.trainer)
     module.double()  # the same _apply path a device move takes, observable on the CPU
     graph = module.graph
@@ -158,7 +161,7 @@ def _pairs(rng, users: int, items: int):
 
 
 def test_cpu_tensor_scores_rank_like_numpy_scores(split):
-    model = BPRMF(embedding_dim=4, trainer=_fast(device="cpu")).fit(split)
+    model = BPRMF(embedding_dim=4, trainer=_fast(device="cpu"), runner=RUNNER).fit(split)
     users = np.arange(10)
     via_tensor = recommend_by_scores(model._score_rows, users, 5, model.seen_)
     via_numpy = recommend_by_scores(model.score_all, users, 5, model.seen_)
@@ -172,7 +175,7 @@ def test_cpu_tensor_scores_rank_like_numpy_scores(split):
 ])
 def test_same_seed_same_device_same_weights(split, model_cls, params):
     def weights():
-        model = model_cls(trainer=_fast(device="cpu"), **params).fit(split)
+        model = model_cls(trainer=_fast(device="cpu"), runner=RUNNER, **params).fit(split)
         return {k: v.detach().clone() for k, v in model.module_.state_dict().items()}
 
     first, second = weights(), weights()
@@ -182,8 +185,8 @@ def test_same_seed_same_device_same_weights(split, model_cls, params):
 
 
 def test_trainer_records_the_device_it_trained_on(split):
-    trainer = Trainer(_fast(device="cpu"), progress=False)
-    model = trainer.fit(BPRMF(embedding_dim=4), split)
+    trainer = Trainer(_fast(device="cpu"), evaluate=evaluate, progress=False)
+    model = trainer.fit(BPRMF(embedding_dim=4, runner=RUNNER), split)
     assert trainer.device_ == torch.device("cpu")
     assert model.module_.user.weight.device.type == "cpu"
 

@@ -19,6 +19,7 @@ from fusionrec.experiments.activity_report import activity_lines
 from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed, ranked_lists
 from fusionrec.models.base import RecommenderBase
 from fusionrec.models.registry import model_class
+from training_support import build
 
 
 def _pairs(rows) -> Pairs:
@@ -76,7 +77,7 @@ def world():
 
 def _fit(name, split, **params):
     cls = model_class(name)
-    return cls(**{**getattr(cls, "SMOKE_PARAMS", {}), **params}).fit(split)
+    return build(cls, **{**getattr(cls, "SMOKE_PARAMS", {}), **params}).fit(split)
 
 
 def _no_training(*args, **kwargs):
@@ -91,7 +92,7 @@ def test_pure_id_models_say_they_cannot_score_cold_entities(world):
         with pytest.raises(ColdStartUnsupported, match=f"bpr-mf cannot score cold {kind}: "
                                                        r"\d+ \w+ of the valid part"):
             _fit("bpr-mf", split)
-        untrained = model_class("bpr-mf")(**model_class("bpr-mf").SMOKE_PARAMS)
+        untrained = build(model_class("bpr-mf"), **model_class("bpr-mf").SMOKE_PARAMS)
         untrained.training_batches = _no_training
         with pytest.raises(ColdStartUnsupported):  # refused before the first epoch
             untrained.fit(split)

@@ -24,6 +24,7 @@ from fusionrec.training.optim import lr_at, make_optimizer, set_lr
 # the tiny random-weight BERT (loaded here without its classification head) and one torch
 # thread for tiny tensors, as in the cross-encoder and fusion tests
 from test_cross_encoder import tiny_lm  # noqa: E402,F401
+from training_support import RUNNER
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -46,10 +47,11 @@ def params(tiny_lm, tmp_path_factory):
 
 
 def _fit(params, split, mode: str) -> FusionRecommender:
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
-    model = FusionRecommender(**{**params, "lm_mode": mode})
-    Trainer(model.trainer, progress=False).fit(model, split)
+    model = FusionRecommender(**{**params, "lm_mode": mode}, runner=RUNNER)
+    Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
     return model
 
 
@@ -60,7 +62,7 @@ def frozen(params, split):
 
 def _initial_lm(params, split, mode: str) -> dict[str, torch.Tensor]:
     """The LM's weights as the Trainer starts them (it seeds torch, then calls build)."""
-    model = FusionRecommender(**{**params, "lm_mode": mode})
+    model = FusionRecommender(**{**params, "lm_mode": mode}, runner=RUNNER)
     torch.manual_seed(model.trainer.seed)
     model.build(split, model.trainer)
     return {n: p.detach().clone() for n, p in model.text_lm_.named_parameters()}
@@ -144,7 +146,7 @@ def test_run_folder_checksums_and_reloads_the_fine_tuned_lm(tiny_lm, tmp_path):
     LM adapter files, reloaded to the same scores, and refused once the adapter is altered."""
     from fusionrec.config import RunConfig
     from fusionrec.training import artifacts
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     config = RunConfig.from_dict({
         "protocol": {"name": "ctr-kgcn"},
@@ -182,7 +184,7 @@ def test_lm_config_is_validated():
 
 
 def test_top_k_beyond_the_model_depth_fails_clearly(params, split):
-    model = FusionRecommender(**{**params, "lm_mode": "top_k", "lm_top_k": 5})
+    model = FusionRecommender(**{**params, "lm_mode": "top_k", "lm_top_k": 5}, runner=RUNNER)
     with pytest.raises(ValueError, match="top 5 layers, the model has 2"):
         model.build(split, model.trainer)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_dir
+from training_support import RUNNER
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +30,12 @@ def test_ctr_kgcn_beats_kgcn_and_popularity_without_text(ctr_split):
     torch.set_num_threads(1)
     model = FusionRecommender(
         sources=["interactions", "item_attributes", "social", "kg"],
-        trainer={"epochs": 12, "batch_size": 2048, "lr": 0.005, "patience": 3}).fit(ctr_split)
+        trainer={"epochs": 12, "batch_size": 2048, "lr": 0.005, "patience": 3},
+        runner=RUNNER).fit(ctr_split)
     metrics = evaluate(model, ctr_split, "test")
     popularity = np.bincount(ctr_split.train.positives().item,
                              minlength=ctr_split.features.n_items)
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     test = ctr_split.test
     assert metrics["auc"] > auc_score(test.label, popularity[test.item]) + 0.05

@@ -10,12 +10,13 @@ from fusionrec.data.protocols import make_split
 from fusionrec.data.schema import KnowledgeGraph, Social
 from fusionrec.data.synthetic import generate
 from fusionrec.encoders.features import TextFeatures
-from fusionrec.evaluation.metrics import auc_score
+from fusionrec.metrics import auc_score
 from fusionrec.models.fusion.build import build_encoders, resolve_sources
 from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.models.fusion.sources import TrainingGraph
 from fusionrec.models.registry import model_class
+from training_support import RUNNER
 
 FAST = {"embedding_dim": 16, "hidden": [32], "layers": 1, "social_layers": 1,
         "trainer": {"epochs": 12, "batch_size": 256, "lr": 0.02, "patience": 0}}
@@ -46,7 +47,7 @@ def _text(dataset, dim: int = 12, seed: int = 0) -> TextFeatures:
 
 
 def _model(**params) -> FusionRecommender:
-    return FusionRecommender(**{**FAST, **params})
+    return FusionRecommender(**{**FAST, **params}, runner=RUNNER)
 
 
 def test_registered_under_fusion():
@@ -207,7 +208,7 @@ def test_item_text_alone_carries_signal_through_the_lm_layer(ctr_split, tmp_path
 
 def test_unknown_param_is_a_clear_error():
     with pytest.raises(ValueError, match="fusion params"):
-        FusionRecommender(embeddings=3)
+        FusionRecommender(embeddings=3, runner=RUNNER)
 
 
 def test_cross_source_map_starts_at_identity_learns_and_survives_save_load(topk_split, tmp_path):

@@ -23,6 +23,7 @@ from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.training.trainer import Trainer
 from test_cross_encoder import _params, tiny_lm  # noqa: F401  (fixture)
 from test_cross_encoder import split as fewshot_split  # noqa: F401  (fixture)
+from training_support import RUNNER
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -51,7 +52,7 @@ def _trainer(device: str, **changes) -> TrainerConfig:
 
 
 def _fit(model, split, **changes):
-    trainer = Trainer(model.trainer, progress=False, **changes)
+    trainer = Trainer(model.trainer, evaluate=evaluate, progress=False, **changes)
     trainer.fit(model, split)
     return trainer
 
@@ -59,20 +60,20 @@ def _fit(model, split, **changes):
 def test_fusion_topk_epoch_on_cuda_matches_the_cpu_loss(topk):
     losses = {}
     for device in ("cpu", "cuda"):
-        model = FusionRecommender(trainer=_trainer(device), **FUSION)
+        model = FusionRecommender(trainer=_trainer(device), **FUSION, runner=RUNNER)
         losses[device] = _fit(model, topk).summary_.history[0]["train_loss"]
         assert next(model.module_.parameters()).device.type == device
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=2e-3)
 
 
 def test_bf16_autocast_trains_on_cuda(topk):
-    model = FusionRecommender(trainer=_trainer("cuda", precision="auto"), **FUSION)
+    model = FusionRecommender(trainer=_trainer("cuda", precision="auto"), **FUSION, runner=RUNNER)
     loss = _fit(model, topk).summary_.history[0]["train_loss"]
     assert np.isfinite(loss)
 
 
 def test_evaluation_on_cuda_equals_the_cpu(topk):
-    model = FusionRecommender(trainer=_trainer("cpu", epochs=2), **FUSION)
+    model = FusionRecommender(trainer=_trainer("cpu", epochs=2), **FUSION, runner=RUNNER)
     _fit(model, topk)
     on_cpu = evaluate(model, topk, "test")
     model.module_.to("cuda")
@@ -99,7 +100,7 @@ def test_cross_encoder_lora_epoch_on_cuda(fewshot_split, tiny_lm):  # noqa: F811
     from fusionrec.models.cross_encoder.recommender import CrossEncoderRecommender
 
     model = CrossEncoderRecommender(**_params(tiny_lm, mode="lora", device="cuda",
-                                              precision="auto"))
+                                              precision="auto"), runner=RUNNER)
     model.fit(fewshot_split)
     assert next(model.net_.lm.parameters()).device.type == "cuda"
     assert model.precision_["precision"] in ("bf16", "fp32")
@@ -111,7 +112,7 @@ def test_fusion_lora_epoch_on_cuda(ctr, tiny_lm, tmp_path):  # noqa: F811
               "lora_r": 4, "lm_batch_texts": 16, "text_hidden": 0,
               "encoder": {"model": str(tiny_lm), "precision": "fp32", "max_length": 32,
                           "cache_dir": str(tmp_path / "cache")}}
-    model = FusionRecommender(trainer=_trainer("cuda"), **params)
+    model = FusionRecommender(trainer=_trainer("cuda"), **params, runner=RUNNER)
     _fit(model, ctr)
     assert next(model.text_lm_.parameters()).device.type == "cuda"
     model.save(tmp_path / "model")
@@ -125,11 +126,11 @@ def test_gpu_checkpoint_and_model_load_on_the_cpu(topk, tmp_path):
     from fusionrec.training.checkpoint import load_checkpoint
     from fusionrec.training.optim import make_optimizer
 
-    model = FusionRecommender(trainer=_trainer("cuda", epochs=2), **FUSION)
+    model = FusionRecommender(trainer=_trainer("cuda", epochs=2), **FUSION, runner=RUNNER)
     _fit(model, topk, run_dir=tmp_path / "run")
     gpu_state = {k: v.cpu() for k, v in model.module_.state_dict().items()}
     # the checkpoint restores into a module built on the CPU (safetensors load to the CPU)
-    fresh = FusionRecommender(trainer=_trainer("cpu"), **FUSION)
+    fresh = FusionRecommender(trainer=_trainer("cpu"), **FUSION, runner=RUNNER)
     module = fresh.build(topk, fresh.trainer)
     state, _ = load_checkpoint(tmp_path / "run", module, make_optimizer(fresh.trainer,
                                                                          module.parameters()))
@@ -149,9 +150,9 @@ def test_cpu_checkpoint_resumes_on_cuda(topk, tmp_path):
     """A run checkpointed on the CPU continues on the GPU: weights and optimiser state load
     from the CPU file into the GPU module (``--resume`` after moving a run to a GPU box)."""
     run = tmp_path / "run"
-    first = FusionRecommender(trainer=_trainer("cpu", epochs=1), **FUSION)
+    first = FusionRecommender(trainer=_trainer("cpu", epochs=1), **FUSION, runner=RUNNER)
     _fit(first, topk, run_dir=run)
-    second = FusionRecommender(trainer=_trainer("cuda", epochs=2), **FUSION)
+    second = FusionRecommender(trainer=_trainer("cuda", epochs=2), **FUSION, runner=RUNNER)
     trainer = _fit(second, topk, run_dir=run, resume=True)
     assert [h["epoch"] for h in trainer.summary_.history] == [1, 2]
     assert next(second.module_.parameters()).device.type == "cuda"

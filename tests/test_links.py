@@ -15,6 +15,7 @@ from fusionrec.data.split import Pairs, Split
 from fusionrec.data.synthetic import generate
 from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.models.links.neighbours import AdamicAdar, CommonNeighbours, FriendDegree
+from training_support import RUNNER
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +270,7 @@ def test_fusion_links_hides_each_folds_friendships_and_round_trips(world, tmp_pa
 
     split = make_split(world, "links-random", seed=0)
     model = FusionLinks(**{**FusionLinks.SMOKE_PARAMS, "folds": 3,
-                           "sources": ["interactions", "social"]}).fit(split)
+                           "sources": ["interactions", "social"]}, runner=RUNNER).fit(split)
     train = _directed(split.train)
     supervised = set()
     for (source, target), graph in zip(model._fold_edges, model._fold_graphs):
@@ -287,4 +288,5 @@ def test_fusion_links_hides_each_folds_friendships_and_round_trips(world, tmp_pa
     assert np.array_equal(model.recommend(users, 5)[0], back.recommend(users, 5)[0])
     assert back.prior_weight() == pytest.approx(model.prior_weight())
     with pytest.raises(ValueError, match="task 'links'"):
-        FusionLinks(**FusionLinks.SMOKE_PARAMS).fit(make_split(world, "topk-random", seed=0))
+        FusionLinks(**FusionLinks.SMOKE_PARAMS, runner=RUNNER).fit(
+            make_split(world, "topk-random", seed=0))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from fusionrec.evaluation.metrics import auc_score, ctr_metrics, ranking_metrics, sigmoid
+from fusionrec.metrics import auc_score, ctr_metrics, ranking_metrics, sigmoid
 
 # ---------------------------------------------------------------- CTR
 

@@ -20,6 +20,7 @@ from fusionrec.models.base import (Recommender, RecommenderBase, SharesTextFeatu
                                    TorchTrainable)
 from fusionrec.models.registry import MODELS, model_class, params_class
 from fusionrec.training.run import build_model
+from training_support import build
 
 PROTOCOLS = ("topk-random", "ctr-kgcn")
 
@@ -32,7 +33,7 @@ def splits():
 
 def _new(name: str):
     cls = model_class(name)
-    return cls(**dict(getattr(cls, "SMOKE_PARAMS", {})))
+    return build(cls, **getattr(cls, "SMOKE_PARAMS", {}))
 
 
 TASK_OF = {"topk-random": "topk", "ctr-kgcn": "ctr"}

@@ -154,7 +154,7 @@ def test_cornac_ctr_scores_cold_items_from_their_text(world, tmp_path, monkeypat
     assert result.library == "cornac" and set(result.params) == {"lambda_u", "lambda_v",
                                                                  "epochs"}
     random = load_config(POPULARITY, ["protocol.name=cold-items", "model.name=random"])
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     chance = train_run(random, tmp_path / "random", progress=False).metrics["test"]
     assert result.test["ndcg@10"] > chance["ndcg@10"] + 0.05

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("opacus")
 
 from fusionrec.privacy.dp import DPConfig, fit_private_head  # noqa: E402
+from training_support import RUNNER
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,11 @@ def fitted():
     split = make_split(generate(n_users=60, n_items=40, n_interactions=700), "ctr-kgcn", 0)
     params = {**FusionRecommender.SMOKE_PARAMS, "fusion": "gated", "heads": ["ctr", "retrieval"],
               "trainer": {"epochs": 2, "batch_size": 256, "lr": 0.01, "num_threads": 1}}
-    model = FusionRecommender(**params)
+    model = FusionRecommender(**params, runner=RUNNER)
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
-    Trainer(model.trainer, progress=False).fit(model, split)
+    Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
     return model, split
 
 
@@ -48,12 +50,13 @@ def test_topk_head_trains_privately_and_default_delta_scales_with_data():
     from fusionrec.data.protocols import make_split
     from fusionrec.data.synthetic import generate
     from fusionrec.models.fusion.recommender import FusionRecommender
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.trainer import Trainer
 
     split = make_split(generate(n_users=40, n_items=30, n_interactions=400), "topk-random", 0)
     model = FusionRecommender(**{**FusionRecommender.SMOKE_PARAMS, "heads": ["ctr", "retrieval"],
-                                 "trainer": {"epochs": 1, "num_threads": 1}})
-    Trainer(model.trainer, progress=False).fit(model, split)
+                                 "trainer": {"epochs": 1, "num_threads": 1}}, runner=RUNNER)
+    Trainer(model.trainer, evaluate=evaluate, progress=False).fit(model, split)
     report = fit_private_head(model, split, DPConfig(epochs=1, batch_size=64))
     n = len(split.train.positives())
     assert report.examples == n and report.delta == pytest.approx(1 / (10 * n))

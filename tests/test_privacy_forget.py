@@ -266,7 +266,7 @@ def test_a_data_copy_inside_the_run_folder_is_rewritten_without_the_user(tmp_pat
     from fusionrec.data.export import write_dataset
     from fusionrec.data.schema import Vocabulary
     from fusionrec.data.synthetic import generate
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     dataset = generate(n_users=40, n_items=30, n_interactions=400)
     dataset = dataset.replace(users=Vocabulary(tuple(raw_id(u) for u in range(40))))

@@ -74,7 +74,7 @@ def test_pii_reaches_no_text_prompt_log_artefact_or_api_response(world, caplog, 
     from fusionrec.serving.settings import ServeSettings
     from fusionrec.text.items import item_texts
     from fusionrec.text.users import user_texts
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     base, spec = world
     monkeypatch.setenv(CACHE_ENV, str(base / "cache"))

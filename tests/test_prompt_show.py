@@ -12,6 +12,7 @@ import yaml
 from fusionrec.cli.main import main
 from fusionrec.data.synthetic import generate
 from fusionrec.data.split import Pairs
+from training_support import RUNNER
 
 FEWSHOT = {"name": "fewshot-tallrec", "seed": 0, "params": {"shots": 8, "n_records": 300}}
 
@@ -45,7 +46,7 @@ def _fitted_prompt(config_path: Path, user: int, item: int, row: Pairs | None = 
 
     config = load_config(config_path)
     split = make_split(load_data(config.data).dataset, config.protocol)
-    model = CrossEncoderRecommender(**dict(config.model.params)).fit(split)
+    model = CrossEncoderRecommender(**dict(config.model.params), runner=RUNNER).fit(split)
     row = row or Pairs(np.array([user]), np.array([item]), np.zeros(1, np.float32))
     return model.prompts(row)[0], split
 

@@ -13,6 +13,7 @@ import pytest
 from fusionrec.data.protocols import make_split
 from fusionrec.data.synthetic import generate
 from fusionrec.models.rerank import RerankConfig, Reranker
+from training_support import RUNNER
 
 REPO = Path(__file__).resolve().parents[1]
 N = 12
@@ -35,11 +36,12 @@ def stages(tiny_bert):
     world = generate(n_users=50, n_items=60, n_interactions=900, seed=4)
     split = make_split(world, "topk-random", seed=0)
     retriever = BPRMF(embedding_dim=8, trainer={"epochs": 3, "batch_size": 256, "lr": 0.02,
-                                                "num_threads": 1}).fit(split)
+                                                "num_threads": 1}, runner=RUNNER).fit(split)
     # a few training positives (the cross-encoder adds one sampled negative each)
     small = dataclasses.replace(split, train=split.train.take(np.arange(0, len(split.train), 8)),
                                 valid=split.valid.take(np.arange(min(16, len(split.valid)))))
-    cross_encoder = CrossEncoderRecommender(**_cross_encoder_params(tiny_bert)).fit(small)
+    cross_encoder = CrossEncoderRecommender(**_cross_encoder_params(tiny_bert),
+                                            runner=RUNNER).fit(small)
     return split, retriever, cross_encoder
 
 
@@ -111,7 +113,8 @@ def test_more_than_n_pads_and_fit_fits_both_stages(stages, tiny_bert):
 
     small = dataclasses.replace(split, train=split.train.take(np.arange(0, len(split.train), 10)),
                                 valid=split.valid.take(np.arange(8)))
-    fresh = Reranker(Popularity(), CrossEncoderRecommender(**_cross_encoder_params(tiny_bert)),
+    fresh = Reranker(Popularity(),
+                     CrossEncoderRecommender(**_cross_encoder_params(tiny_bert), runner=RUNNER),
                      candidates=5)
     assert fresh.fit(small) is fresh
     assert fresh.recommend(np.arange(4), k=3)[0].shape == (4, 3)

@@ -20,7 +20,7 @@ FAST = ["encoder.model=hashing:64", "trainer.epochs=1", "trainer.num_threads=2"]
 
 def _train_one_epoch(name: str, tmp_path, monkeypatch, data_dir=None, extra=()):
     from fusionrec.training.artifacts import load_model
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     monkeypatch.chdir(REPO)  # the e-commerce config names its spec relative to the repository
     monkeypatch.setenv("FUSIONREC_CACHE", str(tmp_path / "embeddings"))

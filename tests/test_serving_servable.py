@@ -24,7 +24,7 @@ PLAIN = {"lightgcn": {"embedding_dim": 8, "layers": 2}, "bpr-mf": {"embedding_di
 
 def _train(base, model: str):
     from fusionrec.config import RunConfig
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     run_dir = base / f"servable-{model}"
     if not (run_dir / "manifest.json").is_file():
@@ -177,6 +177,7 @@ def test_retrain_warm_starts_a_plain_model_by_raw_id(plain_run, tmp_path):
     """Retraining goes through the contract: the parent's checkpoint is checked by the model,
     every known user's and item's row is copied, the new user's row is fresh."""
     from fusionrec.continual.retrain import RetrainConfig, retrain
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.continual.warm_start import WarmStartError, read_warm_weights
     from fusionrec.data.events import Event, UserRecord, WriteBatch, open_store
     from fusionrec.training.run import load_run_split
@@ -186,7 +187,7 @@ def test_retrain_warm_starts_a_plain_model_by_raw_id(plain_run, tmp_path):
     store.write(WriteBatch(tuple(likes + [Event("newbie", "i4", "like")]),
                            (UserRecord("newbie"),)))
     result = retrain(plain_run, store, tmp_path / "out", RetrainConfig(epochs=1),
-                     progress=False)
+                     evaluate=evaluate, progress=False)
     store.close()
     config, manifest, parent = open_run(plain_run)
     _, split = load_run_split(plain_run, config, manifest)

@@ -4,6 +4,7 @@ resume after a crash, telemetry and reproducibility."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import numpy as np
@@ -14,9 +15,11 @@ from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.protocols import make_split
 from fusionrec.data.synthetic import generate
 from fusionrec.evaluation.evaluate import evaluate
+from fusionrec.models.base import ModelError
 from fusionrec.models.baselines.bpr_mf import BPRMF
 from fusionrec.training.optim import lr_at, make_optimizer, optimizer_from_flat, optimizer_to_flat
-from fusionrec.training.trainer import Trainable, Trainer
+from fusionrec.training.trainer import Trainable, Trainer, TrainerError
+from training_support import RUNNER
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ class _ItemBias(Trainable):
 def test_trainer_is_model_agnostic(split):
     model = _ItemBias()
     assert isinstance(model, Trainable)
-    trainer = Trainer(_fast(epochs=4, lr=0.1), progress=False)
+    trainer = Trainer(_fast(epochs=4, lr=0.1), evaluate=evaluate, progress=False)
     assert trainer.fit(model, split) is model
     counts = np.bincount(split.train.item, minlength=split.features.n_items)
     learned = model.module_.weight[:, 0].detach().numpy()
@@ -110,9 +113,9 @@ def test_linear_warmup():
 
 
 def test_seeded_and_reproducible(split):
-    a = BPRMF(embedding_dim=8, trainer=_fast(epochs=3)).fit(split)
-    b = BPRMF(embedding_dim=8, trainer=_fast(epochs=3)).fit(split)
-    c = BPRMF(embedding_dim=8, trainer=_fast(epochs=3, seed=1)).fit(split)
+    a = BPRMF(embedding_dim=8, trainer=_fast(epochs=3), runner=RUNNER).fit(split)
+    b = BPRMF(embedding_dim=8, trainer=_fast(epochs=3), runner=RUNNER).fit(split)
+    c = BPRMF(embedding_dim=8, trainer=_fast(epochs=3, seed=1), runner=RUNNER).fit(split)
     for key, value in _weights(a).items():
         np.testing.assert_array_equal(value, _weights(b)[key])
     assert not np.array_equal(_weights(a)["user.weight"], _weights(c)["user.weight"])
@@ -120,15 +123,15 @@ def test_seeded_and_reproducible(split):
     torch.manual_seed(123)
     expected = torch.rand(1)
     torch.manual_seed(123)
-    BPRMF(embedding_dim=4, trainer=_fast(epochs=1)).fit(split)
+    BPRMF(embedding_dim=4, trainer=_fast(epochs=1), runner=RUNNER).fit(split)
     assert torch.rand(1) == expected
 
 
 def test_early_stopping_restores_best_weights(split):
     seen = []
-    trainer = Trainer(_fast(epochs=40, lr=0.05, patience=2), progress=False,
+    trainer = Trainer(_fast(epochs=40, lr=0.05, patience=2), evaluate=evaluate, progress=False,
                       callbacks=[lambda epoch, record: seen.append(record["valid"]["ndcg@10"])])
-    model = trainer.fit(BPRMF(embedding_dim=16), split)
+    model = trainer.fit(BPRMF(embedding_dim=16, runner=RUNNER), split)
     summary = trainer.summary_
     assert summary.stopped_early and summary.epochs_run < 40
     assert summary.epochs_run - summary.best_epoch == 2
@@ -138,9 +141,10 @@ def test_early_stopping_restores_best_weights(split):
 
 def test_min_delta_ignores_gains_smaller_than_it(split):
     seen = []
-    trainer = Trainer(_fast(epochs=40, lr=0.02, patience=3, min_delta=0.01), progress=False,
+    trainer = Trainer(_fast(epochs=40, lr=0.02, patience=3, min_delta=0.01), evaluate=evaluate,
+                      progress=False,
                       callbacks=[lambda epoch, record: seen.append(record["valid"]["ndcg@10"])])
-    trainer.fit(BPRMF(embedding_dim=16), split)
+    trainer.fit(BPRMF(embedding_dim=16, runner=RUNNER), split)
     summary = trainer.summary_
     best, best_epoch, bad = None, 0, 0
     for epoch, value in enumerate(seen, start=1):  # replay the rule on the recorded curve
@@ -158,8 +162,8 @@ def test_min_delta_ignores_gains_smaller_than_it(split):
 def test_lr_is_cut_when_the_valid_metric_stalls(split, tmp_path):
     config = _fast(epochs=30, lr=0.05, patience=4, lr_plateau_factor=0.5,
                    lr_plateau_patience=2)
-    trainer = Trainer(config, run_dir=tmp_path / "a", progress=False)
-    trainer.fit(BPRMF(embedding_dim=16), split)
+    trainer = Trainer(config, evaluate=evaluate, run_dir=tmp_path / "a", progress=False)
+    trainer.fit(BPRMF(embedding_dim=16, runner=RUNNER), split)
     history, summary = trainer.summary_.history, trainer.summary_
     best = max(r["valid"]["ndcg@10"] for r in history)
     bad, factor = 0, 1.0
@@ -180,13 +184,14 @@ def test_lr_is_cut_when_the_valid_metric_stalls(split, tmp_path):
 
 def test_sgd_with_momentum_warmup_and_dropout_lowers_the_training_loss(split):
     trainer = Trainer(_fast(optimizer="sgd", lr=0.5, momentum=0.9, grad_clip=0.5, dropout=0.2,
-                            warmup_steps=5, epochs=4), progress=False)
-    model = trainer.fit(BPRMF(embedding_dim=8), split)
+                            warmup_steps=5, epochs=4), evaluate=evaluate, progress=False)
+    model = trainer.fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
     losses = [record["train_loss"] for record in trainer.summary_.history]
     assert len(losses) == 4 and losses[-1] < losses[0] - 0.05  # BPR starts at log 2 ~ 0.69
     # the same model left at its initialisation (lr ~ 0) ranks near chance: ~0.14 vs ~0.27
-    still = Trainer(_fast(optimizer="sgd", lr=1e-9, epochs=1), progress=False).fit(
-        BPRMF(embedding_dim=8), split)
+    still = Trainer(_fast(optimizer="sgd", lr=1e-9, epochs=1), evaluate=evaluate,
+                    progress=False).fit(
+        BPRMF(embedding_dim=8, runner=RUNNER), split)
     ndcg = lambda m: evaluate(m, split, "valid", ks=(10,))["ndcg@10"]  # noqa: E731
     assert ndcg(model) > 1.5 * ndcg(still)
 
@@ -195,8 +200,9 @@ def test_sgd_with_momentum_warmup_and_dropout_lowers_the_training_loss(split):
 def test_grad_clip_bounds_every_sgd_step(split, clip):
     """Plain SGD moves the parameters by lr * |clipped grad| <= lr * clip per step, so the
     biases, which start at 0, end within lr * clip * steps of 0; unclipped they move far more."""
-    trainer = Trainer(_fast(optimizer="sgd", lr=0.5, grad_clip=clip, epochs=1), progress=False)
-    model = trainer.fit(BPRMF(embedding_dim=8), split)
+    trainer = Trainer(_fast(optimizer="sgd", lr=0.5, grad_clip=clip, epochs=1), evaluate=evaluate,
+                      progress=False)
+    model = trainer.fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
     biases = torch.cat([model.module_.item_bias.detach(), model.module_.bias.detach()[None]])
     moved = float(torch.linalg.vector_norm(biases))
     bound = 0.5 * 1e-4 * trainer.summary_.step
@@ -212,12 +218,12 @@ def test_nan_loss_is_reported(split):
             return module(batch[0]).sum() * float("nan")
 
     with pytest.raises(FloatingPointError, match="trainer.lr"):
-        Trainer(_fast(epochs=1), progress=False).fit(Broken(), split)
+        Trainer(_fast(epochs=1), evaluate=evaluate, progress=False).fit(Broken(), split)
 
 
 def test_run_dir_telemetry_and_checkpoint(split, tmp_path):
-    trainer = Trainer(_fast(epochs=3), run_dir=tmp_path, progress=True)
-    trainer.fit(BPRMF(embedding_dim=8), split)
+    trainer = Trainer(_fast(epochs=3), evaluate=evaluate, run_dir=tmp_path, progress=True)
+    trainer.fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2, 3]
     assert {"train_loss", "lr", "valid", "seconds", "step"} <= set(lines[0])
@@ -245,15 +251,17 @@ def _crash_at(epoch_to_crash):
 def test_resume_after_crash_matches_uninterrupted_run(split, tmp_path):
     config = _fast(epochs=6, patience=3, lr=0.05)
     ev = EvaluationConfig(ks=(5,))
-    straight = Trainer(config, evaluation=ev, run_dir=tmp_path / "a", progress=False)
-    reference = straight.fit(BPRMF(embedding_dim=8), split)
+    straight = Trainer(config, evaluate=evaluate,
+                       evaluation=ev, run_dir=tmp_path / "a", progress=False)
+    reference = straight.fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
 
     with pytest.raises(_Crash):
-        Trainer(config, evaluation=ev, run_dir=tmp_path / "b", progress=False,
-                callbacks=[_crash_at(3)]).fit(BPRMF(embedding_dim=8), split)
-    resumed_trainer = Trainer(config, evaluation=ev, run_dir=tmp_path / "b", resume=True,
+        Trainer(config, evaluate=evaluate, evaluation=ev, run_dir=tmp_path / "b", progress=False,
+                callbacks=[_crash_at(3)]).fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
+    resumed_trainer = Trainer(config, evaluate=evaluate,
+                              evaluation=ev, run_dir=tmp_path / "b", resume=True,
                               progress=False)
-    resumed = resumed_trainer.fit(BPRMF(embedding_dim=8), split)
+    resumed = resumed_trainer.fit(BPRMF(embedding_dim=8, runner=RUNNER), split)
 
     for key, value in _weights(reference).items():
         np.testing.assert_array_equal(value, _weights(resumed)[key])
@@ -266,18 +274,19 @@ def test_resume_after_crash_matches_uninterrupted_run(split, tmp_path):
 
 
 def test_resume_refuses_changed_checkpoint(split, tmp_path):
-    Trainer(_fast(epochs=2), run_dir=tmp_path, progress=False).fit(BPRMF(embedding_dim=4), split)
+    Trainer(_fast(epochs=2), evaluate=evaluate,
+            run_dir=tmp_path, progress=False).fit(BPRMF(embedding_dim=4, runner=RUNNER), split)
     weights = next((tmp_path / "checkpoints").glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ValueError, match="missing or changed"):
-        Trainer(_fast(epochs=3), run_dir=tmp_path, resume=True,
-                progress=False).fit(BPRMF(embedding_dim=4), split)
+        Trainer(_fast(epochs=3), evaluate=evaluate, run_dir=tmp_path, resume=True,
+                progress=False).fit(BPRMF(embedding_dim=4, runner=RUNNER), split)
 
 
 def test_non_trainable_models_are_just_fitted(split):
     from fusionrec.models.baselines.popularity import Popularity
 
-    trainer = Trainer(_fast(), progress=False)
+    trainer = Trainer(_fast(), evaluate=evaluate, progress=False)
     model = trainer.fit(Popularity(), split)
     assert hasattr(model, "counts_") and trainer.summary_.history == []
 
@@ -303,7 +312,8 @@ class _OwnSettings(_ItemBias):
 
 def test_model_hooks_and_initial_weights_competing(split, tmp_path):
     model = _OwnSettings([0.7, 0.6, 0.65, 0.9])
-    trainer = Trainer(_fast(epochs=50, patience=0), run_dir=tmp_path, progress=False)
+    trainer = Trainer(_fast(epochs=50, patience=0), evaluate=evaluate,
+                      run_dir=tmp_path, progress=False)
     trainer.fit(model, split)
     summary = trainer.summary_
     # epoch 0 (the built weights) stays best; 2 epochs without beating it stop the run
@@ -314,3 +324,24 @@ def test_model_hooks_and_initial_weights_competing(split, tmp_path):
     assert lines[0] == {"epoch": 0, "step": 0, "lr": 0.02, "train_loss": None,
                         "valid": {"auc": 0.7}, "seconds": 0.0}
     assert (tmp_path / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trainer_without_evaluate_refuses_to_train_blind(split):
+    # Evaluation sits above training, so validation is handed in; a Trainer given none stops
+    # at the first validation instead of silently training without early stopping.
+    with pytest.raises(TrainerError, match="evaluate="):
+        Trainer(_fast(epochs=2), progress=False).fit(BPRMF(embedding_dim=4, runner=RUNNER), split)
+    no_valid = dataclasses.replace(split, valid=split.valid.take(np.arange(0)))
+    Trainer(_fast(epochs=1), progress=False).fit(BPRMF(embedding_dim=4, runner=RUNNER), no_valid)
+
+
+def test_torch_model_fit_runs_the_injected_trainer(split):
+    with pytest.raises(ModelError, match="shared Trainer"):
+        BPRMF(embedding_dim=4, trainer=_fast(epochs=2)).fit(split)
+    runner = functools.partial(Trainer, evaluate=evaluate, progress=False)
+    via_fit = BPRMF(embedding_dim=4, trainer=_fast(epochs=3, patience=1), runner=runner)
+    assert via_fit.fit(split) is via_fit
+    direct = BPRMF(embedding_dim=4, runner=RUNNER)
+    Trainer(_fast(epochs=3, patience=1), evaluate=evaluate, progress=False).fit(direct, split)
+    for key, value in _weights(direct).items():
+        np.testing.assert_array_equal(_weights(via_fit)[key], value)

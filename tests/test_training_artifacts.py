@@ -10,7 +10,8 @@ import pytest
 from fusionrec.config import RunConfig, load_config
 from fusionrec.training import artifacts
 from fusionrec.evaluation.runs import evaluate_run
-from fusionrec.training.run import load_run_split, train_run
+from fusionrec.evaluation.runs import train_run
+from fusionrec.training.run import load_run_split
 
 
 def _config(**trainer) -> RunConfig:

@@ -13,7 +13,9 @@ from fusionrec.encoders.features import TextFeatures
 from fusionrec.graph.adjacency import bipartite_adjacency
 from fusionrec.models.fusion.recommender import FusionRecommender
 from fusionrec.training.precision import training_autocast
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.trainer import Trainer
+from training_support import RUNNER
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -56,11 +58,12 @@ def _fit(split, precision: str) -> tuple[FusionRecommender, list[float]]:
     text = TextFeatures(user=rng.normal(size=(split.features.n_users, 12)),
                         item=rng.normal(size=(split.features.n_items, 12)))
     model = FusionRecommender(embedding_dim=16, hidden=[32], layers=1, social_layers=1,
-                              retrieval_loss="full_softmax", temperature=1.0)
+                              retrieval_loss="full_softmax", temperature=1.0, runner=RUNNER)
     losses: list[float] = []
     config = TrainerConfig(epochs=8, batch_size=256, lr=0.02, patience=0, seed=0,
                            num_threads=1, precision=precision)
-    Trainer(config, progress=False, callbacks=[lambda epoch, r: losses.append(r["train_loss"])]
+    Trainer(config, evaluate=evaluate,
+            progress=False, callbacks=[lambda epoch, r: losses.append(r["train_loss"])]
             ).fit(model.set_text_features(text), split)
     return model, losses
 

@@ -13,6 +13,7 @@ import yaml
 
 from fusionrec.cli.main import main
 from fusionrec.config import ConfigError, load_config
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.training.tune_space import Param, tune_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,20 +115,17 @@ def test_tune_refuses_a_used_out_folder(study):
     assert main(["tune", "-c", str(path), "--out", str(out), "--trials", "1"]) == 2
 
 
-def test_tune_never_scores_the_test_part(tmp_path, monkeypatch):
-    import fusionrec.evaluation.evaluate as evaluate_module
+def test_tune_never_scores_the_test_part(tmp_path):
     from fusionrec.training.tune import tune
 
     parts = []
-    real = evaluate_module.evaluate
 
     def spy(model, split, part="test", *args, **kwargs):
         parts.append(part)
-        return real(model, split, part, *args, **kwargs)
+        return evaluate(model, split, part, *args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "evaluate", spy)
     path = _config(tmp_path, {"space": {"trainer.lr": [0.01, 0.02]}, "pruner": "none"})
-    result = tune(path, tmp_path / "out", trials=2)
+    result = tune(path, tmp_path / "out", evaluate=spy, trials=2)
     assert parts and set(parts) == {"valid"}
     assert len(result.trials) == 2 and result.monitor == "ndcg@10"
 
@@ -139,7 +137,7 @@ def test_median_pruner_stops_hopeless_trials(tmp_path):
     space = {"trainer.lr": [0.05, 1e-7]}
     path = _config(tmp_path, {"space": space, "pruner": "median", "startup_trials": 1,
                               "warmup_epochs": 0}, epochs=4, patience=0, lr=0.05)
-    result = tune(path, tmp_path / "out", trials=8, seed=1)
+    result = tune(path, tmp_path / "out", evaluate=evaluate, trials=8, seed=1)
     # trial 0 is the config's own lr (the baseline), which sets the median curve
     assert result.trials[0]["params"]["trainer.lr"] == 0.05
     states = {(t["state"], t["params"]["trainer.lr"]) for t in result.trials}
@@ -164,8 +162,8 @@ def test_shipped_tune_section_runs_and_encodes_texts_once(tmp_path, monkeypatch)
 
     monkeypatch.setattr(build, "load_text_features", counting)
     monkeypatch.setenv("FUSIONREC_CACHE", str(tmp_path / "embeddings"))
-    result = tune(REPO / "configs" / "scenario-news.yaml", tmp_path / "out", trials=3,
-                  overrides=["encoder.model=hashing:16", "tune.epochs=1",
+    result = tune(REPO / "configs" / "scenario-news.yaml", tmp_path / "out", evaluate=evaluate,
+                  trials=3, overrides=["encoder.model=hashing:16", "tune.epochs=1",
                              "trainer.num_threads=1"])
     assert calls == ["hashing:16"]
     assert len(result.trials) == 3 and result.monitor == "ndcg@10"
@@ -193,7 +191,7 @@ def test_trials_share_frozen_text_features_through_the_model_contract(monkeypatc
     monkeypatch.setattr(build, "load_text_features",
                         lambda features, encoder: encoded.append(encoder) or
                         real(features, encoder))
-    objective = _Objective({}, None, split, "ndcg@10", progress=False)
+    objective = _Objective({}, None, split, "ndcg@10", progress=False, evaluate=evaluate)
     first, second = (objective._share_text_features(
         FusionRecommender(encoder={"model": "hashing:16"})) for _ in range(2))
     assert len(encoded) == 1 and first.text_features is second.text_features is not None

@@ -53,14 +53,15 @@ def register(subparsers) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from fusionrec.continual.promotion import PromotionError, request_reload
     from fusionrec.continual.retrain import RetrainConfig, retrain, write_report
+    from fusionrec.evaluation.evaluate import evaluate
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         config = RetrainConfig(epochs=args.epochs, lr=args.lr, replay=args.replay,
                                valid=args.valid, holdout=args.holdout, tolerance=args.tolerance,
                                seed=args.seed, after_id=args.after_id)
-        result = retrain(args.run_dir, args.events, args.out, config, data_dir=args.data_dir,
-                         progress=args.progress)
+        result = retrain(args.run_dir, args.events, args.out, config, evaluate=evaluate,
+                         data_dir=args.data_dir, progress=args.progress)
     except (ValueError, FileNotFoundError) as error:  # RetrainConfig's checks, a missing file
         raise UserError(str(error)) from None
     print(format_report(result.report))

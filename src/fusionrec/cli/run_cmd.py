@@ -80,7 +80,8 @@ def metrics_table(columns: dict[str, dict]) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from fusionrec.training.distributed import launch
-    from fusionrec.training.run import resolve_train_config, train_run
+    from fusionrec.evaluation.runs import train_run
+    from fusionrec.training.run import resolve_train_config
 
     out = Path(args.out)
     # read (no writes) before the process group exists: its backend follows trainer.device
@@ -177,7 +178,7 @@ def _quickstart(args: argparse.Namespace) -> int:
 
     from fusionrec.config import quickstart_config
     from fusionrec.evaluation.runs import evaluate_run
-    from fusionrec.training.run import train_run
+    from fusionrec.evaluation.runs import train_run
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fusionrec-quickstart-"))
     if out.exists() and any(out.iterdir()):

@@ -34,6 +34,7 @@ def register(subparsers) -> None:
 
 def _tune(args: argparse.Namespace) -> int:
     require_extra("tune", "fusionrec tune")
+    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.tune import BEST_FILE, TRIALS_CSV, tune
 
     if args.trials is not None and args.trials < 1:
@@ -41,7 +42,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     out = Path(args.out or f"tune-{Path(args.config).stem}")
-    result = tune(args.config, out, trials=args.trials, timeout=args.timeout,
+    result = tune(args.config, out, evaluate=evaluate, trials=args.trials, timeout=args.timeout,
                   overrides=args.overrides, data_dir=args.data_dir, progress=args.progress,
                   seed=args.seed)
     states = [row["state"] for row in result.trials]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from fusionrec.data.split import Pairs, Split
 from fusionrec.errors import FusionRecError
 from fusionrec.models.servable import Servable
 from fusionrec.training import artifacts
+from fusionrec.training.trainer import Evaluate
 from fusionrec.continual.split import (concat, empty, replay_sample, restrict,
                                                 split_new_pairs)
 from fusionrec.continual.promotion import REPORT_FILE, GateResult, promotion_gate
@@ -97,11 +99,13 @@ def parent_after_id(run_dir: str | Path) -> int:
 
 
 def retrain(run_dir: str | Path, events, out_dir: str | Path,
-            config: RetrainConfig = RetrainConfig(), *, data_dir: str | None = None,
-            progress: bool = True) -> RetrainResult:
+            config: RetrainConfig = RetrainConfig(), *, evaluate: Evaluate,
+            data_dir: str | None = None, progress: bool = True) -> RetrainResult:
     """Retrain ``run_dir`` on the events of ``events`` (a store URL/path or an ``EventStore``)
     into ``out_dir``; see the module docstring. The gate's verdict is in the result (and the
-    report); nothing is raised when it refuses."""
+    report); nothing is raised when it refuses. ``evaluate`` is
+    ``fusionrec.evaluation.evaluate.evaluate`` (evaluation sits above continual learning): it
+    validates the training and measures the forgetting check and the new run."""
     from fusionrec.data.events import open_store
     from fusionrec.continual.growth import grow_dataset, read_snapshot
     from fusionrec.training.run import load_run_split
@@ -146,14 +150,16 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
                         parts["test"], features, params=dict(split.params))
     fit_split = dataclasses.replace(grown_split, train=concat(new.train, replay))
     run_config = _run_config(parent_config, config)
-    model, summary, rows = _fit(run_config, warm, fit_split, parts["train"], out_dir, progress)
+    model, summary, rows = _fit(run_config, warm, fit_split, parts["train"], out_dir, progress,
+                                evaluate)
 
     exclude = concat(parts["valid"], new.train.positives())
-    check = _forgetting_check(parent, model, run_config, split, grown_split, new.test, exclude)
+    check = _forgetting_check(evaluate, parent, model, run_config, split, grown_split, new.test,
+                              exclude)
     metric = _monitor(run_config, split.task)
     gate = promotion_gate(check["old_metrics_before"], check["old_metrics_after"], metric,
                           config.tolerance)
-    metrics = _run_metrics(model, grown_split, run_config)
+    metrics = _run_metrics(evaluate, model, grown_split, run_config)
     # data_root None: the run's data lives inside it and its spec says root "." (relocatable).
     artifacts.write_run(out_dir, run_config, model, grown_split, data, loaded.checksums,
                         metrics, data_root=None)
@@ -214,7 +220,7 @@ def _run_config(parent: RunConfig, config: RetrainConfig) -> RunConfig:
 
 
 def _fit(run_config: RunConfig, warm, fit_split: Split, seen: Pairs, out_dir: Path,
-         progress: bool):
+         progress: bool, evaluate: Evaluate):
     from fusionrec.training.run import build_model
     from fusionrec.training.trainer import Trainer
     from fusionrec.continual.warm_start import WarmStart
@@ -222,8 +228,8 @@ def _fit(run_config: RunConfig, warm, fit_split: Split, seen: Pairs, out_dir: Pa
     model = build_model(run_config)
     trainable = WarmStart(model, warm, seen)
     artifacts.write_config(out_dir, run_config)
-    trainer = Trainer(run_config.trainer, evaluation=run_config.evaluation, run_dir=out_dir,
-                      progress=progress)
+    trainer = Trainer(run_config.trainer, evaluate=evaluate, evaluation=run_config.evaluation,
+                      run_dir=out_dir, progress=progress)
     trainer.fit(trainable, fit_split)
     return model, trainer.summary_, trainable.rows_
 
@@ -234,10 +240,10 @@ def _monitor(config: RunConfig, task: str) -> str:
     return resolve_monitor(config.trainer, task, config.evaluation.ks)
 
 
-def _evaluate(model, like: Split, test: Pairs, exclude: Pairs, features, config) -> dict:
+def _evaluate(evaluate: Evaluate, model, like: Split, test: Pairs, exclude: Pairs, features,
+              config) -> dict:
     """Metrics on ``test``; on top-K tasks ``exclude`` stands in for the validation part, whose
     items the ranking skips."""
-    from fusionrec.evaluation.evaluate import evaluate
     from fusionrec.training.run import evaluation_kwargs
 
     if not len(test):
@@ -246,24 +252,24 @@ def _evaluate(model, like: Split, test: Pairs, exclude: Pairs, features, config)
     return evaluate(model, split, "test", **evaluation_kwargs(config))
 
 
-def _forgetting_check(parent, model, config: RunConfig, old: Split, grown: Split,
-                      new_test: Pairs, exclude: Pairs) -> dict[str, Any]:
+def _forgetting_check(evaluate: Evaluate, parent, model, config: RunConfig, old: Split,
+                      grown: Split, new_test: Pairs, exclude: Pairs) -> dict[str, Any]:
     n_users, n_items = old.features.n_users, old.features.n_items
     old_exclude = restrict(exclude, n_users, n_items)
     known = restrict(new_test, n_users, n_items)
     f_old, f_new = old.features, grown.features
+    measure = functools.partial(_evaluate, evaluate)
     return {
-        "old_metrics_before": _evaluate(parent, old, old.test, old_exclude, f_old, config),
-        "old_metrics_after": _evaluate(model, grown, old.test, exclude, f_new, config),
-        "new_metrics_before": _evaluate(parent, old, known, old_exclude, f_old, config),
-        "new_metrics_after": _evaluate(model, grown, known, exclude, f_new, config),
-        "new_metrics_after_all": _evaluate(model, grown, new_test, exclude, f_new, config),
+        "old_metrics_before": measure(parent, old, old.test, old_exclude, f_old, config),
+        "old_metrics_after": measure(model, grown, old.test, exclude, f_new, config),
+        "new_metrics_before": measure(parent, old, known, old_exclude, f_old, config),
+        "new_metrics_after": measure(model, grown, known, exclude, f_new, config),
+        "new_metrics_after_all": measure(model, grown, new_test, exclude, f_new, config),
         "new_test_pairs": {"known_ids": len(known), "all": len(new_test)},
     }
 
 
-def _run_metrics(model, split: Split, config: RunConfig) -> dict[str, Any]:
-    from fusionrec.evaluation.evaluate import evaluate
+def _run_metrics(evaluate: Evaluate, model, split: Split, config: RunConfig) -> dict[str, Any]:
     from fusionrec.training.run import evaluation_kwargs
 
     kwargs = evaluation_kwargs(config)

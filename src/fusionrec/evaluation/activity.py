@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.evaluation.metrics import ranking_metrics
+from fusionrec.metrics import ranking_metrics
 
 #: (label, lowest count, highest count or None for open-ended)
 BUCKETS: tuple[tuple[str, int, int | None], ...] = (

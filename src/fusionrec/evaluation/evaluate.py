@@ -1,7 +1,7 @@
 """Evaluate a fitted model on one part of a Split: CTR metrics or full-ranking top-K metrics.
 
 The model is only asked for ``score`` (CTR) or ``recommend`` (top-K); metrics themselves see
-labels and item lists only (``fusionrec.evaluation.metrics``).
+labels and item lists only (``fusionrec.metrics``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fusionrec.data.split import Pairs, Split
 from fusionrec.evaluation.activity import ActivityBreakdown, activity_breakdown, training_counts
 from fusionrec.evaluation.cold import candidate_lists
 from fusionrec.models.common.cold_start import check_cold_start
-from fusionrec.evaluation.metrics import ctr_metrics, ranking_metrics, sigmoid
+from fusionrec.metrics import ctr_metrics, ranking_metrics, sigmoid
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""A finished run's metrics on one part of its split (``fusionrec evaluate RUN_DIR``)."""
+"""Runs end to end: ``train_run`` trains a config into a run folder and evaluates it
+(``fusionrec train``); ``evaluate_run`` scores a finished run on one part of its split
+(``fusionrec evaluate RUN_DIR``). Here, above training, because both evaluate.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fusionrec.config import ProtocolConfig
-from fusionrec.evaluation.evaluate import evaluate
+from fusionrec.config import ProtocolConfig, RunConfig
+from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed
 from fusionrec.training import artifacts
-from fusionrec.training.run import evaluation_kwargs, load_run_split, make_split
+from fusionrec.training.run import (RunResult, build_model, evaluation_kwargs, load_data,
+                                    load_run_split, make_split)
+from fusionrec.training.trainer import Trainer
 
 
 def evaluate_run(run_dir: str | Path, *, part: str = "test", protocol: str | None = None,
@@ -25,3 +30,40 @@ def evaluate_run(run_dir: str | Path, *, part: str = "test", protocol: str | Non
     metrics = evaluate(model, split, part, **evaluation_kwargs(config))
     return {"protocol": split.protocol, "part": part, "metrics": metrics,
             "wall_seconds": round(time.perf_counter() - started, 3)}
+
+
+def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
+              data_dir: str | None = None, progress: bool = True, callbacks=(),
+              strategy=None) -> RunResult:
+    """Train ``config`` into ``run_dir`` (``resume`` continues from its last checkpoint).
+
+    ``strategy`` (``fusionrec.training.distributed``; default: one process) sets the process
+    topology; under DDP only rank 0 evaluates and writes the run folder, and the other ranks
+    return empty ``metrics``."""
+    from fusionrec.training.distributed import LocalStrategy
+
+    strategy = strategy or LocalStrategy()
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    data = load_data(config.data, data_dir)
+    dataset = data.dataset
+    split = make_split(dataset, config.protocol)
+    model = build_model(config)
+    if strategy.is_main:
+        artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
+    trainer = Trainer(config.trainer, evaluate=evaluate, evaluation=config.evaluation,
+                      run_dir=run_dir, resume=resume, progress=progress, callbacks=callbacks,
+                      strategy=strategy)
+    trainer.fit(model, split)
+    summary = trainer.summary_
+    if not strategy.is_main:
+        return RunResult(run_dir, {}, time.perf_counter() - started, summary.epochs_run,
+                         summary.best_epoch)
+    test = evaluate_detailed(model, split, "test", **evaluation_kwargs(config))
+    metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
+               if len(split.valid) else {},
+               "test": test.metrics}
+    artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
+                        data_root=data.root, privacy=data.privacy)
+    return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
+                     summary.best_epoch, test.by_activity)

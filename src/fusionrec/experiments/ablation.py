@@ -149,7 +149,7 @@ def compare(spec: AblationSpec, reference: Mapping[int, Any], variant: Mapping[i
     if task == "ctr":
         if metric != "auc":
             return None, None, f"CTR ablations compare auc, not {metric}"
-        from fusionrec.evaluation.metrics import auc_score
+        from fusionrec.metrics import auc_score
 
         result = paired_auc_delta(labels, a, b, **kwargs)
         means = [auc_score(y, p) for y, p in zip(labels, b)]
@@ -216,7 +216,7 @@ def _step_labels(rows: list[AblationRow]) -> list[AblationRow]:
 
 
 def _reference_mean(reference: Mapping[int, Any], metric: str) -> float | None:
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     values = []
     for units in reference.values():

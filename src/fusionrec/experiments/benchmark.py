@@ -144,7 +144,7 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
             record["metrics"] = dict(peer.test)
             record.update(peer.record_fields())
         else:
-            from fusionrec.training.run import train_run
+            from fusionrec.evaluation.runs import train_run
 
             result = train_run(config, run_dir, data_dir=data_dir, progress=progress)
             record["metrics"] = dict(result.metrics["test"])

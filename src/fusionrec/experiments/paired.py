@@ -111,7 +111,7 @@ def paired_auc_delta(labels: Sequence[np.ndarray], a: Sequence[np.ndarray],
                      b: Sequence[np.ndarray], *, n_boot: int = 1000, confidence: float = 0.95,
                      seed: int = 0) -> PairedDelta:
     """AUC(b) - AUC(a) on the same rows; one array per seed in each argument."""
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     _check(n_boot, confidence)
     rng = np.random.default_rng(seed)

@@ -50,7 +50,7 @@ def relevant_items(split: SplitArrays, part: str) -> tuple[np.ndarray, list[np.n
 def topk_metrics(split: SplitArrays, part: str, users: np.ndarray, lists: np.ndarray,
                  ks: Sequence[int] = KS) -> dict[str, float]:
     """FusionRec's ``ranking_metrics`` of top-K ``lists`` (one row per user of ``users``)."""
-    from fusionrec.evaluation.metrics import ranking_metrics
+    from fusionrec.metrics import ranking_metrics
 
     expected, relevant = relevant_items(split, part)
     if not np.array_equal(np.asarray(users), expected):
@@ -74,7 +74,7 @@ def warm_rows(split: SplitArrays, part: str) -> np.ndarray:
 def warm_auc(split: SplitArrays, part: str, scores: np.ndarray) -> dict[str, float]:
     """AUC over the warm rows only, and the share of cold rows: how much of a CTR AUC comes
     from telling cold (mostly negative) rows apart rather than from learned preferences."""
-    from fusionrec.evaluation.metrics import auc_score
+    from fusionrec.metrics import auc_score
 
     warm = warm_rows(split, part)
     return {"auc_warm": auc_score(split.parts[part].label[warm], np.asarray(scores)[warm]),
@@ -82,7 +82,7 @@ def warm_auc(split: SplitArrays, part: str, scores: np.ndarray) -> dict[str, flo
 
 
 def ctr_probabilities(scores: np.ndarray, score_kind: str) -> np.ndarray:
-    from fusionrec.evaluation.metrics import sigmoid
+    from fusionrec.metrics import sigmoid
 
     return sigmoid(scores) if score_kind == "logit" else np.clip(scores, 0.0, 1.0)
 
@@ -92,7 +92,7 @@ def output_metrics(split: SplitArrays, output: PeerOutput, ks: Sequence[int] = K
                    ) -> dict[str, dict[str, float]]:
     """``{"valid": ..., "test": ...}`` metrics of one peer output, with the settings FusionRec's
     ``evaluate`` gets from the run config (``evaluation_kwargs``)."""
-    from fusionrec.evaluation.metrics import ctr_metrics
+    from fusionrec.metrics import ctr_metrics
 
     out = {}
     for part in ("valid", "test"):

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from fusionrec.data.split import Split
-from fusionrec.evaluation.metrics import _hit_matrix
+from fusionrec.metrics import _hit_matrix
 
 UNITS_FILE = "test_units.safetensors"
 

@@ -14,11 +14,13 @@ ask a model only for what is declared here.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
 from fusionrec.data.split import Pairs, Split
+from fusionrec.errors import FusionRecError
+from fusionrec.trainer_config import TrainerConfig
 
 
 @runtime_checkable
@@ -102,7 +104,8 @@ class TorchTrainable(Protocol):
     A module with no trainable parameter was fitted by ``build`` alone: no epoch runs.
 
     A registered model that implements it subclasses it (so it gets ``param_groups``) and takes
-    the run's ``trainer`` settings as a constructor keyword (``training.run.build_model``).
+    the run's ``trainer`` settings as a constructor keyword (``training.run.build_model``), and
+    a ``runner`` (:data:`TrainerFactory`) that its ``fit`` trains with.
     """
 
     def build(self, split: Split, config) -> Any: ...
@@ -123,6 +126,28 @@ class TorchTrainable(Protocol):
 
     def trained(self, summary) -> None:
         return None
+
+
+#: Makes the shared Trainer from a torch model's trainer settings: ``runner(settings)`` returns
+#: an object whose ``fit(model, split)`` trains the model in place, e.g.
+#: ``functools.partial(Trainer, evaluate=evaluate)``. The Trainer and its validation live in
+#: layers above the models, so a model never imports them: its ``fit`` is handed one.
+TrainerFactory = Callable[[TrainerConfig], Any]
+
+
+class ModelError(FusionRecError, ValueError):
+    """A model asked to do what it was not set up for (e.g. ``fit`` with no runner)."""
+
+
+def fit_with_runner(model, split: Split, settings: TrainerConfig,
+                    runner: TrainerFactory | None):
+    """``model.fit(split)`` of a :class:`TorchTrainable`: train it with ``runner(settings)``."""
+    if runner is None:
+        raise ModelError(f"{type(model).__name__} trains in the shared Trainer: call "
+                         "Trainer(model.trainer, evaluate=evaluate).fit(model, split), or build "
+                         "the model with runner=functools.partial(Trainer, evaluate=evaluate)")
+    runner(settings).fit(model, split)
+    return model
 
 
 @runtime_checkable

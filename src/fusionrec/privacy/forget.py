@@ -198,7 +198,7 @@ def _retrain(run_dir: Path, config, dataset, split, manifest: dict, progress: bo
     shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
     shutil.rmtree(run_dir / "lm", ignore_errors=True)
     model = build_model(config)
-    Trainer(config.trainer, evaluation=config.evaluation, run_dir=run_dir,
+    Trainer(config.trainer, evaluate=evaluate, evaluation=config.evaluation, run_dir=run_dir,
             progress=progress).fit(model, split)
     metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
                if len(split.valid) else {},

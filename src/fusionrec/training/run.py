@@ -1,12 +1,10 @@
-"""End-to-end runs: config → dataset → split → model → Trainer → run folder, and back.
-
-The CLI's ``train``/``evaluate``/``recommend``/``quickstart`` are thin wrappers over these.
+"""The pieces of an end-to-end run: config → dataset → split → model, the run's result, and
+back from a run folder. ``train_run`` itself evaluates, so it is in ``fusionrec.evaluation.runs``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,44 +113,6 @@ def evaluation_kwargs(config: RunConfig) -> dict[str, Any]:
     ev = config.evaluation
     return {"ks": ev.ks, "threshold": ev.threshold, "batch_size": ev.batch_size,
             "ctr_batch_size": ev.ctr_batch_size}
-
-
-def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
-              data_dir: str | None = None, progress: bool = True, callbacks=(),
-              strategy=None) -> RunResult:
-    """Train ``config`` into ``run_dir`` (``resume`` continues from its last checkpoint).
-
-    ``strategy`` (``fusionrec.training.distributed``; default: one process) sets the process
-    topology; under DDP only rank 0 evaluates and writes the run folder, and the other ranks
-    return empty ``metrics``."""
-    from fusionrec.evaluation.evaluate import evaluate, evaluate_detailed
-    from fusionrec.training.distributed import LocalStrategy
-    from fusionrec.training.trainer import Trainer
-
-    strategy = strategy or LocalStrategy()
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    data = load_data(config.data, data_dir)
-    dataset = data.dataset
-    split = make_split(dataset, config.protocol)
-    model = build_model(config)
-    if strategy.is_main:
-        artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
-    trainer = Trainer(config.trainer, evaluation=config.evaluation, run_dir=run_dir,
-                      resume=resume, progress=progress, callbacks=callbacks, strategy=strategy)
-    trainer.fit(model, split)
-    summary = trainer.summary_
-    if not strategy.is_main:
-        return RunResult(run_dir, {}, time.perf_counter() - started, summary.epochs_run,
-                         summary.best_epoch)
-    test = evaluate_detailed(model, split, "test", **evaluation_kwargs(config))
-    metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
-               if len(split.valid) else {},
-               "test": test.metrics}
-    artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
-                        data_root=data.root, privacy=data.privacy)
-    return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
-                     summary.best_epoch, test.by_activity)
 
 
 def resolve_train_config(config_path: str | None, run_dir: Path, overrides, resume: bool

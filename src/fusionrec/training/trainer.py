@@ -28,6 +28,7 @@ import numpy as np
 from fusionrec.config import EvaluationConfig, TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import move, resolve_device
+from fusionrec.errors import FusionRecError
 from fusionrec.encoders.threads import torch_threads
 from fusionrec.models.base import TorchTrainable
 from fusionrec.training.precision import training_autocast
@@ -35,6 +36,14 @@ from fusionrec.training.precision import training_autocast
 
 #: The Trainer's name for the model contract's :class:`TorchTrainable`.
 Trainable = TorchTrainable
+
+#: ``evaluate(model, split, part, ks=..., threshold=..., batch_size=...) -> metrics``: the
+#: evaluation layer's function, injected (``fusionrec.evaluation.evaluate.evaluate``).
+Evaluate = Callable[..., dict]
+
+
+class TrainerError(FusionRecError, ValueError):
+    """The Trainer was set up so that it cannot train as asked (e.g. nothing to validate with)."""
 
 
 @dataclass
@@ -68,15 +77,23 @@ def _higher_is_better(metric: str) -> bool:
 
 
 class Trainer:
-    """``Trainer(config, run_dir=...).fit(model, split)`` trains ``model`` in place."""
+    """``Trainer(config, evaluate=evaluate, run_dir=...).fit(model, split)`` trains ``model`` in
+    place.
+
+    ``evaluate`` is the evaluation layer's ``fusionrec.evaluation.evaluate.evaluate``, passed in
+    because evaluation sits above training: the Trainer validates with it on the split's valid
+    part (``evaluation``'s ks, threshold and batch size). Without it the Trainer can still train
+    a model that validates itself (``validation_metrics``) or a split with no valid part; anything
+    else stops with an error rather than training blind without early stopping."""
 
     def __init__(self, config: TrainerConfig | None = None, *,
-                 evaluation: EvaluationConfig | None = None, run_dir: str | Path | None = None,
-                 resume: bool = False, progress: bool = True,
+                 evaluate: Evaluate | None = None, evaluation: EvaluationConfig | None = None,
+                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                  callbacks: Sequence[Callable[[int, dict], None]] = (), strategy=None) -> None:
         from fusionrec.training.distributed import LocalStrategy
 
         self.config = config or TrainerConfig()
+        self.evaluate = evaluate
         self.evaluation = evaluation or EvaluationConfig()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
@@ -85,16 +102,17 @@ class Trainer:
         self.strategy = strategy or LocalStrategy()
 
     def validate(self, model, split: Split) -> dict[str, float]:
-        from fusionrec.evaluation.evaluate import evaluate
-
         own = model.validation_metrics(split)
         if own is not None:
             return own
         if len(split.valid) == 0:
             return {}
+        if self.evaluate is None:
+            raise TrainerError("the Trainer has no evaluate function to validate with: pass "
+                               "evaluate=fusionrec.evaluation.evaluate.evaluate")
         ev = self.evaluation
-        return evaluate(model, split, "valid", ks=ev.ks, threshold=ev.threshold,
-                        batch_size=ev.batch_size)
+        return self.evaluate(model, split, "valid", ks=ev.ks, threshold=ev.threshold,
+                             batch_size=ev.batch_size)
 
     def fit(self, model, split: Split):
         """Train ``model`` on ``split`` and return it (with the best validation weights)."""

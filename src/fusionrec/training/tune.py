@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from fusionrec.config import ConfigError, RunConfig, apply_overrides, read_config_dict
 from fusionrec.extras import require
+from fusionrec.training.trainer import Evaluate
 from fusionrec.training.tune_space import TuneSettings, tune_settings
 
 BEST_FILE, TRIALS_JSON, TRIALS_CSV, SUMMARY_FILE = ("best.yaml", "trials.json", "trials.csv",
@@ -67,9 +68,9 @@ class _Objective:
     """One trial: sampled config -> model -> Trainer on the fixed split -> valid monitor."""
 
     def __init__(self, raw: dict, settings: TuneSettings, split, monitor: str,
-                 progress: bool) -> None:
+                 progress: bool, evaluate: Evaluate) -> None:
         self.raw, self.settings, self.split = raw, settings, split
-        self.monitor, self.progress = monitor, progress
+        self.monitor, self.progress, self.evaluate = monitor, progress, evaluate
         self._text: dict[str, Any] = {}  # LM features per encoder, shared by trials
 
     def config(self, values: dict[str, Any]) -> RunConfig:
@@ -96,8 +97,8 @@ class _Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-        trainer = Trainer(config.trainer, evaluation=config.evaluation, progress=self.progress,
-                          callbacks=[report])
+        trainer = Trainer(config.trainer, evaluate=self.evaluate, evaluation=config.evaluation,
+                          progress=self.progress, callbacks=[report])
         trainer.fit(model, self.split)
         summary = trainer.summary_
         value = summary.best_value
@@ -175,11 +176,13 @@ def _write_best(out: Path, config: RunConfig, result_line: str) -> Path:
     return path
 
 
-def tune(config_path: str | Path, out_dir: str | Path, *, trials: int | None = None,
-         timeout: float | None = None, overrides: Sequence[str] = (),
+def tune(config_path: str | Path, out_dir: str | Path, *, evaluate: Evaluate,
+         trials: int | None = None, timeout: float | None = None, overrides: Sequence[str] = (),
          data_dir: str | None = None, progress: bool = False, seed: int | None = None
          ) -> TuneResult:
-    """Search the config's space for ``trials`` trials (or until ``timeout`` seconds)."""
+    """Search the config's space for ``trials`` trials (or until ``timeout`` seconds).
+    ``evaluate`` (``fusionrec.evaluation.evaluate.evaluate``, passed in because evaluation sits
+    above training) scores each trial's validation part."""
     require("tune", "tuning")
     import optuna
 
@@ -202,7 +205,7 @@ def tune(config_path: str | Path, out_dir: str | Path, *, trials: int | None = N
         raise ConfigError(f"protocol {base.protocol.name!r} gives no validation part to tune on")
     monitor = resolve_monitor(base.trainer, split.task, base.evaluation.ks)
     direction = _direction(monitor)
-    objective = _Objective(raw, settings, split, monitor, progress)
+    objective = _Objective(raw, settings, split, monitor, progress, evaluate)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=settings.startup_trials,
                                           n_warmup_steps=settings.warmup_epochs)
               if settings.pruner == "median" else optuna.pruners.NopPruner())

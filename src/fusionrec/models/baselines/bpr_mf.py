@@ -15,9 +15,10 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.base import RecommenderBase, TorchTrainable
+from fusionrec.models.base import (RecommenderBase, TorchTrainable, TrainerFactory,
+                                   fit_with_runner)
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.embedding_servable import EmbeddingServable, require_same
@@ -72,7 +73,8 @@ class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
 
     Parameters: ``embedding_dim``; ``loss`` ``"auto"`` (BCE for CTR splits, BPR for top-K),
     ``"bpr"`` or ``"bce"``; ``n_negatives`` sampled per positive; ``init_std`` of the embeddings;
-    ``trainer``: the :class:`TrainerConfig` (or mapping) ``fit`` uses.
+    ``trainer``: the :class:`TrainerConfig` (or mapping) ``fit`` uses; ``runner``
+    (:data:`~fusionrec.models.base.TrainerFactory`) makes the Trainer ``fit`` runs.
     """
 
     name: ClassVar[str] = "bpr-mf"
@@ -87,7 +89,8 @@ class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
         "weights: item vectors and biases trained on the user's examples",)
 
     def __init__(self, embedding_dim: int = 64, loss: str = "auto", n_negatives: int = 1,
-                 init_std: float = 0.01, trainer: TrainerConfig | Mapping | None = None) -> None:
+                 init_std: float = 0.01, trainer: TrainerConfig | Mapping | None = None,
+                 runner: TrainerFactory | None = None) -> None:
         BPRMFConfig(embedding_dim, loss, n_negatives, init_std)  # validates
         self.embedding_dim = embedding_dim
         self.loss_name = loss
@@ -95,6 +98,7 @@ class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
         self.init_std = init_std
         self.trainer = (trainer if isinstance(trainer, TrainerConfig)
                         else TrainerConfig(**dict(trainer or {})))
+        self.runner = runner
 
     def get_params(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "loss": self.loss_name,
@@ -102,9 +106,7 @@ class BPRMF(EmbeddingServable, RecommenderBase, TorchTrainable):
 
     # -- training (the Trainable protocol) -------------------------------------------------
     def fit(self, split: Split) -> "BPRMF":
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(self.trainer, progress=False).fit(self, split)
+        return fit_with_runner(self, split, self.trainer, self.runner)
 
     def build(self, split: Split, config: TrainerConfig):
         n_users, n_items = split.features.n_users, split.features.n_items

@@ -19,9 +19,10 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
-from fusionrec.models.base import RecommenderBase, TorchTrainable
+from fusionrec.models.base import (RecommenderBase, TorchTrainable, TrainerFactory,
+                                   fit_with_runner)
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.persist import (load_model_files, module_tensors,
@@ -125,7 +126,8 @@ class KGCN(RecommenderBase, TorchTrainable):
 
     Parameters: ``embedding_dim`` (16), ``n_iter`` (receptive-field depth, 1), ``neighbours``
     sampled per entity (8), ``l2_weight`` (1e-4), ``loss`` ``auto`` (BCE) / ``bce`` / ``bpr``,
-    ``n_negatives`` per positive on top-K splits; ``trainer`` (defaults: :data:`DEFAULT_TRAINER`).
+    ``n_negatives`` per positive on top-K splits; ``trainer`` (defaults: :data:`DEFAULT_TRAINER`);
+    ``runner`` as :class:`~fusionrec.models.baselines.bpr_mf.BPRMF`.
     Needs the ``kg`` source.
     """
 
@@ -135,12 +137,14 @@ class KGCN(RecommenderBase, TorchTrainable):
 
     def __init__(self, embedding_dim: int = 16, n_iter: int = 1, neighbours: int = 8,
                  l2_weight: float = 1e-4, loss: str = "auto", n_negatives: int = 1,
-                 trainer: TrainerConfig | Mapping | None = None) -> None:
+                 trainer: TrainerConfig | Mapping | None = None,
+                 runner: TrainerFactory | None = None) -> None:
         KGCNConfig(embedding_dim, n_iter, neighbours, l2_weight, loss, n_negatives)  # validates
         self.embedding_dim, self.n_iter, self.neighbours = embedding_dim, n_iter, neighbours
         self.l2_weight, self.loss_name, self.n_negatives = l2_weight, loss, n_negatives
         self.trainer = (trainer if isinstance(trainer, TrainerConfig)
                         else TrainerConfig(**{**DEFAULT_TRAINER, **dict(trainer or {})}))
+        self.runner = runner
 
     def get_params(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "n_iter": self.n_iter,
@@ -149,9 +153,7 @@ class KGCN(RecommenderBase, TorchTrainable):
 
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def fit(self, split: Split) -> "KGCN":
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(self.trainer, progress=False).fit(self, split)
+        return fit_with_runner(self, split, self.trainer, self.runner)
 
     def build(self, split: Split, config: TrainerConfig):
         from fusionrec.graph.kg import kg_edges, neighbour_table

@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import map_tensors
-from fusionrec.models.base import RecommenderBase, TorchTrainable
+from fusionrec.models.base import (RecommenderBase, TorchTrainable, TrainerFactory,
+                                   fit_with_runner)
 from fusionrec.models.common.sampling import (NegativeSampler, pair_loss,
                                                           resolve_loss, training_batches)
 from fusionrec.models.common.embedding_servable import EmbeddingServable
@@ -97,7 +98,7 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
     Parameters: ``embedding_dim`` (64), ``layers`` (3), ``reg_weight`` (L2 on the batch's ego
     embeddings, per row), ``loss`` ``auto`` (BPR for top-K, BCE for CTR) / ``bpr`` / ``bce``,
     ``n_negatives`` per positive, ``init_std``, ``social``; ``trainer`` (:class:`TrainerConfig`
-    or mapping; defaults to :data:`DEFAULT_TRAINER`).
+    or mapping; defaults to :data:`DEFAULT_TRAINER`); ``runner`` as :class:`BPRMF`.
     """
 
     name: ClassVar[str] = "lightgcn"
@@ -111,7 +112,8 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
 
     def __init__(self, embedding_dim: int = 64, layers: int = 3, reg_weight: float = 1e-4,
                  loss: str = "auto", n_negatives: int = 1, init_std: float = 0.1,
-                 social: bool = False, trainer: TrainerConfig | Mapping | None = None) -> None:
+                 social: bool = False, trainer: TrainerConfig | Mapping | None = None,
+                 runner: TrainerFactory | None = None) -> None:
         LightGCNConfig(embedding_dim, layers, reg_weight, loss, n_negatives, init_std,
                        social)  # validates
         self.embedding_dim, self.layers, self.reg_weight = embedding_dim, layers, reg_weight
@@ -119,6 +121,7 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
         self.social = bool(social)
         self.trainer = (trainer if isinstance(trainer, TrainerConfig)
                         else TrainerConfig(**{**DEFAULT_TRAINER, **dict(trainer or {})}))
+        self.runner = runner
 
     def get_params(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "layers": self.layers,
@@ -128,9 +131,7 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
 
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def fit(self, split: Split) -> "LightGCN":
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(self.trainer, progress=False).fit(self, split)
+        return fit_with_runner(self, split, self.trainer, self.runner)
 
     def build(self, split: Split, config: TrainerConfig):
         from fusionrec.graph.adjacency import bipartite_adjacency, social_bipartite_adjacency

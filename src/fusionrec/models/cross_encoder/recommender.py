@@ -26,9 +26,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.base import TorchTrainable
+from fusionrec.models.base import TorchTrainable, TrainerFactory, fit_with_runner
 from fusionrec.models.common.ranking import PairScoring
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 
@@ -70,7 +70,7 @@ class CrossEncoderRecommender(PairScoring, TorchTrainable):
                                     "progress": False, "valid_rows": 64}
 
     def __init__(self, config: CrossEncoderConfig | dict | None = None, trainer=None,
-                 **params) -> None:
+                 runner: TrainerFactory | None = None, **params) -> None:
         # The run's trainer section lends only its seed and device: this model's own params
         # carry its training settings (``training_config``); explicit params win.
         if trainer is not None:
@@ -81,17 +81,16 @@ class CrossEncoderRecommender(PairScoring, TorchTrainable):
         else:
             config = CrossEncoderConfig.from_dict({**(config or {}), **params})
         self.config = config
+        self.runner = runner
 
     def get_params(self) -> dict:
         return self.config.to_dict()
 
     # ---------------------------------------------------------------- fitting
     def fit(self, split: Split) -> "CrossEncoderRecommender":
-        """Train in the shared Trainer, with this model's own training settings."""
-        from fusionrec.config import TrainerConfig
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(TrainerConfig(), progress=self.config.progress).fit(self, split)
+        """Train in the shared Trainer (``runner``), with this model's own training settings
+        (``training_config`` replaces the defaults given here)."""
+        return fit_with_runner(self, split, TrainerConfig(), self.runner)
 
     # -- the Trainer's Trainable protocol ---------------------------------------------------
     def training_config(self, config: TrainerConfig) -> TrainerConfig:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from fusionrec.devices import module_device, move
-from fusionrec.evaluation.metrics import auc_score
+from fusionrec.metrics import auc_score
 from fusionrec.models.cross_encoder.config import CrossEncoderConfig
 from fusionrec.models.cross_encoder.net import CrossEncoderNet, EncodedRows, collate
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.models.common.ranking import recommend_by_scores
 from fusionrec.models.fusion.recommender import FusionRecommender

@@ -16,11 +16,12 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Split
 from fusionrec.devices import move
 from fusionrec.graph.adjacency import index_tensor
-from fusionrec.models.base import RecommenderBase, SharesTextFeatures, TorchTrainable
+from fusionrec.models.base import (RecommenderBase, SharesTextFeatures, TorchTrainable,
+                                   TrainerFactory, fit_with_runner)
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
@@ -42,7 +43,8 @@ class SourceWeights:
 
 class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesTextFeatures):
     """Recommender protocol over a fused multi-source network (see :class:`FusionConfig` for
-    the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses).
+    the parameters; ``trainer`` is the :class:`TrainerConfig` (or mapping) ``fit`` uses, and
+    ``runner`` (:data:`~fusionrec.models.base.TrainerFactory`) makes the Trainer ``fit`` runs).
 
     ``score`` returns the CTR head's logit when the model has one, else the retrieval score;
     ``recommend`` ranks with the retrieval head when present (one matrix product per batch).
@@ -54,13 +56,15 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
                                     "encoder": {"model": "hashing:16"},
                                     "trainer": {"epochs": 2, "batch_size": 512, "lr": 0.01}}
 
-    def __init__(self, trainer: TrainerConfig | Mapping | None = None, **params: Any) -> None:
+    def __init__(self, trainer: TrainerConfig | Mapping | None = None,
+                 runner: TrainerFactory | None = None, **params: Any) -> None:
         try:
             self.config = FusionConfig(**params)
         except TypeError as error:  # unknown keyword
             raise ValueError(f"fusion params: {error}") from None
         self.trainer = (trainer if isinstance(trainer, TrainerConfig)
                         else TrainerConfig(**dict(trainer or {})))
+        self.runner = runner
         self.text_features = None
 
     @property
@@ -103,9 +107,7 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
 
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def fit(self, split: Split) -> "FusionRecommender":
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(self.trainer, progress=True).fit(self, split)
+        return fit_with_runner(self, split, self.trainer, self.runner)
 
     def build(self, split: Split, config: TrainerConfig):
         from fusionrec.models.common.sampling import NegativeSampler

@@ -17,9 +17,10 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from fusionrec.config import TrainerConfig
+from fusionrec.trainer_config import TrainerConfig
 from fusionrec.data.split import Pairs, Split
-from fusionrec.models.base import RecommenderBase, TorchTrainable
+from fusionrec.models.base import (RecommenderBase, TorchTrainable, TrainerFactory,
+                                   fit_with_runner)
 from fusionrec.models.baselines.lightgcn import LightGCN
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
@@ -44,18 +45,18 @@ class LightGCNLinks(RecommenderBase, TorchTrainable):
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "layers": 2,
                                     "trainer": {"epochs": 2, "batch_size": 512, "lr": 0.01}}
 
-    def __init__(self, trainer: TrainerConfig | Mapping | None = None, **params: Any) -> None:
+    def __init__(self, trainer: TrainerConfig | Mapping | None = None,
+                 runner: TrainerFactory | None = None, **params: Any) -> None:
         params.setdefault("social", True)
         self.inner = LightGCN(trainer=trainer, **params)
         self.trainer = self.inner.trainer
+        self.runner = runner
 
     def get_params(self) -> dict[str, Any]:
         return self.inner.get_params()
 
     def fit(self, split: Split) -> "LightGCNLinks":
-        from fusionrec.training.trainer import Trainer
-
-        return Trainer(self.trainer, progress=False).fit(self, split)
+        return fit_with_runner(self, split, self.trainer, self.runner)
 
     # -- the Trainer's protocol: LightGCN's own, on the interaction view -------------------
     def build(self, split: Split, config: TrainerConfig):
