@@ -42,8 +42,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fusionrec.experiments",),
     ("fusionrec.privacy",),
     ("fusionrec.serving",),
-    # the CLI, and the configuration-reference generator (it reads every model's params)
-    ("fusionrec.cli", "fusionrec.config_reference"),
+    # the CLI, the configuration-reference generator (it reads every model's params) and the
+    # library's front door (it hands torch models the Trainer and evaluate)
+    ("fusionrec.cli", "fusionrec.config_reference", "fusionrec.api"),
 )
 
 

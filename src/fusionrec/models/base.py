@@ -143,9 +143,9 @@ def fit_with_runner(model, split: Split, settings: TrainerConfig,
                     runner: TrainerFactory | None):
     """``model.fit(split)`` of a :class:`TorchTrainable`: train it with ``runner(settings)``."""
     if runner is None:
-        raise ModelError(f"{type(model).__name__} trains in the shared Trainer: call "
-                         "Trainer(model.trainer, evaluate=evaluate).fit(model, split), or build "
-                         "the model with runner=functools.partial(Trainer, evaluate=evaluate)")
+        raise ModelError(f"{type(model).__name__} trains in the shared Trainer: build it with "
+                         "fusionrec.api.make_model(name, ...), or pass "
+                         "runner=functools.partial(Trainer, evaluate=evaluate)")
     runner(settings).fit(model, split)
     return model
 
