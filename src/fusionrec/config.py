@@ -65,7 +65,7 @@ class ProtocolConfig:
     """The evaluation protocol that turns the dataset into a Split."""
 
     SECTION: ClassVar[str] = "protocol"
-    name: str = "topk-random"  # ctr-kgcn | topk-random | loo-temporal | fewshot-tallrec
+    name: str = "topk-random"  # any of data.protocols.PROTOCOLS, e.g. topk-random, ctr-kgcn, cold-items
     seed: int = 0  # seed of the split's random choices
     # the protocol's own options (e.g. shots for fewshot-tallrec)
     params: Mapping[str, Any] = field(default_factory=dict)
