@@ -259,17 +259,24 @@ def apply_overrides(raw: Mapping[str, Any], overrides: typing.Iterable[str]) -> 
     return result
 
 
-def read_config_dict(path: str | Path, overrides: typing.Iterable[str] = ()) -> dict[str, Any]:
-    """A config file's YAML as a dict with dotted overrides applied (not yet validated)."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """A YAML file's content ({} when empty); a missing file or bad YAML is a ConfigError that
+    names the file (``what``: the kind of file, for the message)."""
     import yaml
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"{what} file not found: {path}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
+
+
+def read_config_dict(path: str | Path, overrides: typing.Iterable[str] = ()) -> dict[str, Any]:
+    """A config file's YAML as a dict with dotted overrides applied (not yet validated)."""
+    path = Path(path)
+    raw = read_yaml(path)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     return apply_overrides(raw, overrides)

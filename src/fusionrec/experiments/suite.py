@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from fusionrec.config import ConfigError
+from fusionrec.config import ConfigError, read_yaml
 from fusionrec.errors import did_you_mean
 
 
@@ -233,15 +233,8 @@ def _published(raw: Any, index: int) -> Published:
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML."""
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"suite file not found: {path}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    raw = read_yaml(path, "suite")
     if not isinstance(raw, Mapping) or not isinstance(raw.get("entries"), list) \
             or not raw["entries"]:
         raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
