@@ -41,3 +41,20 @@ def trained_run(base: Path, protocol: str = "topk-random", params: dict | None =
     if not (run_dir / "manifest.json").is_file():
         _train(run_dir, protocol, params or SMOKE)
     return run_dir
+
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def service_client(run_dir, tmp_path, headers=None, **settings):
+    """A TestClient over ``run_dir`` with a fresh SQLite store in ``tmp_path``, the test key and
+    ``max_k`` 50; ``settings`` override any :class:`ServeSettings` field, ``headers`` are sent
+    with every request (e.g. :data:`AUTH`)."""
+    from fastapi.testclient import TestClient
+
+    from fusionrec.serving.app import create_app
+    from fusionrec.serving.settings import ServeSettings
+
+    values = {"run_dir": str(run_dir), "database_url": str(tmp_path / "events.sqlite3"),
+              "api_key": API_KEY, "max_k": 50, **settings}
+    return TestClient(create_app(ServeSettings(**values)), headers=headers)

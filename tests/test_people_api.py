@@ -6,12 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serving_support import API_KEY, trained_run
-
-from fusionrec.serving.app import create_app
-from fusionrec.serving.settings import ServeSettings
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+from serving_support import AUTH, service_client, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +15,7 @@ def run_dir(tmp_path_factory):
 
 
 def _client(run_dir, tmp_path, **settings) -> TestClient:
-    values = {"run_dir": str(run_dir), "database_url": str(tmp_path / "events.sqlite3"),
-              "api_key": API_KEY, "max_k": 50, **settings}
-    return TestClient(create_app(ServeSettings(**values)))
+    return service_client(run_dir, tmp_path, **settings)
 
 
 @pytest.fixture

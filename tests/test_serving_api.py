@@ -8,12 +8,7 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from serving_support import API_KEY, trained_run
-
-from fusionrec.serving.app import create_app
-from fusionrec.serving.settings import ServeSettings
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+from serving_support import AUTH, service_client, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +17,9 @@ def run_dir(tmp_path_factory):
 
 
 def _client(run_dir, tmp_path, **settings) -> TestClient:
-    values = {"run_dir": str(run_dir), "database_url": str(tmp_path / "events.sqlite3"),
-              "api_key": API_KEY, "max_k": 50, "max_text_chars": 100, "max_batch": 20,
-              **settings}
     # Keyed by default (deny-by-default access); anonymous calls go through _anonymous.
-    return TestClient(create_app(ServeSettings(**values)), headers=AUTH)
+    return service_client(run_dir, tmp_path, headers=AUTH,
+                          **{"max_text_chars": 100, "max_batch": 20, **settings})
 
 
 def _anonymous(client: TestClient) -> TestClient:
