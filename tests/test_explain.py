@@ -15,7 +15,7 @@ from fusionrec.explain.friends import friends_who_interacted
 from fusionrec.explain.kg_paths import KGPathFinder
 from fusionrec.explain.sources import source_contributions
 from fusionrec.models.fusion.model import FusionScorer
-from fusionrec.serving.vectors import FusedSpace
+from fusionrec.models.fusion.space import FusedSpace
 
 
 def _kg() -> KnowledgeGraph:

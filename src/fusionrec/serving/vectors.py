@@ -1,8 +1,7 @@
 """Fold-in of new events into a served model's per-source user vectors.
 
 The vectors and the scorer come from the model's servable contract
-(:mod:`fusionrec.models.servable`); ``FusedSpace``, the fusion model's scorer, is re-exported
-here for callers that built one by hand.
+(:mod:`fusionrec.models.servable`).
 
 :class:`FoldIn` moves a user's per-source vectors when they record new items, without
 retraining. For every source whose user vector depends on the user's items, a ridge map
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusionrec.models.fusion.space import FusedSpace  # noqa: F401  (re-export)
 
 #: Sources whose user vector is the mean of the user's items' vectors (mask: any item has it).
 PROFILE_SOURCES = ("item_attributes", "item_text", "kg")
