@@ -91,6 +91,8 @@ def test_report_shows_the_gain_over_the_zero_shot_row(run):
     report = (out / "report.md").read_text()
     assert "Gain over the untrained LM (`cross-encoder-zero-shot`, auc)" in report
     assert "| cross-encoder | " in report and "| history-positivity | " in report
+    # each shots row of one model is named with its shots, not twice with the same label
+    assert "cross-encoder (4 shots): " in report and "cross-encoder (8 shots): " in report
 
 
 def test_only_selects_every_row_of_a_shots_list(tmp_path, tiny_bert):
@@ -111,7 +113,8 @@ def test_gain_falls_back_to_the_zero_shot_row_with_zero_shots():
     report = render_report([record("cross-encoder-zero-shot", 0, 0.6),
                             record("cross-encoder", 16, 0.7), record("cross-encoder", 64, 0.75)],
                            Suite("s", ()))
-    assert "cross-encoder: +0.1000" in report and "cross-encoder: +0.1500" in report
+    assert "cross-encoder (16 shots): +0.1000" in report
+    assert "cross-encoder (64 shots): +0.1500" in report
 
 
 @pytest.mark.parametrize("bad", [-1, True, [], [4, 4], "8"])
@@ -127,8 +130,10 @@ def test_shipped_fewshot_suites_load_with_the_expected_rows():
         suite = load_suite(REPO / "benchmarks" / f"{name}.yaml")
         rows = {(e.name, e.shots) for e in suite.entries}
         # Last.FM's config does not augment, so it has no no-augment row
-        trained = ("cross-encoder", "side-head-only") + (
-            ("cross-encoder-no-augment",) if name == "ml100k-fewshot" else ())
+        # rows are named for what they are: the cross-encoder model is a side-feature head
+        # plus a LoRA-tuned MiniLM
+        trained = ("side-head+lora-minilm", "side-head-only") + (
+            ("side-head+lora-minilm-no-augment",) if name == "ml100k-fewshot" else ())
         assert rows == {(n, k) for n in trained for k in (16, 64, 256)} | {
             ("cross-encoder-zero-shot", 0), ("history-positivity", 0)}
         for entry in suite.entries:

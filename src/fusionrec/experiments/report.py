@@ -94,7 +94,8 @@ def _gains(rows: dict[tuple, list], metric: str) -> list[str]:
         base, mine = zero.get(shots, zero.get(0)), _values(runs, metric)
         if model in ZERO_SHOT_MODELS or not base or not mine:
             continue
-        found.append(f"{model}: {np.mean(mine) - np.mean(base):+.4f}")
+        label = model if shots in (None, 0) else f"{model} ({shots} shots)"
+        found.append(f"{label}: {np.mean(mine) - np.mean(base):+.4f}")
     return found
 
 
