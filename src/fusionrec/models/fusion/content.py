@@ -39,15 +39,14 @@ def content_weights(module) -> dict[str, np.ndarray]:
     return out
 
 
-def _text_rows(weights: dict[str, np.ndarray], lm: np.ndarray, hidden: int | None
-               ) -> np.ndarray:
+def _text_row(weights: dict[str, np.ndarray], lm: np.ndarray, dim: int, hidden: int | None
+              ) -> np.ndarray:
     import torch
 
     from fusionrec.models.fusion.text_encoder import TextAdapter
 
     state = {k[len("item_text.adapter."):]: torch.from_numpy(np.array(v))
              for k, v in weights.items() if k.startswith("item_text.adapter.")}
-    dim = state["project.weight" if "project.weight" in state else "project.2.weight"].shape[0]
     adapter = TextAdapter(lm.shape[-1], dim, hidden)
     adapter.load_state_dict(state)
     adapter.eval()
@@ -71,7 +70,7 @@ def new_item_rows(weights: dict[str, np.ndarray], sources: tuple[str, ...], dim:
     for s, name in enumerate(sources):
         if name == "item_text":
             if text_vector is not None and np.any(text_vector):
-                x[s] = _text_rows(weights, text_vector, config.text_hidden or None)
+                x[s] = _text_row(weights, text_vector, dim, config.text_hidden or None)
                 mask[s] = True
         elif name == "item_attributes":
             if attribute_row is not None and np.any(attribute_row):

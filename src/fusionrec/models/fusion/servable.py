@@ -132,10 +132,14 @@ class FusionServable:
         """The rows this model gives an item without training interactions, from the LM
         vector of its text and its item-attribute feature row (see
         :func:`fusionrec.models.fusion.content.new_item_rows`); None when the saved run lacks
-        the content weights. ``bias``: the mean retrieval bias of the run's items without a
-        training interaction (a cold-items run's cold items), None when it has none."""
+        the content weights, or when its LM is fine-tuned (the service encodes new texts with
+        the pretrained LM, not the tuned one). ``bias``: the mean retrieval bias of the run's
+        items without a training interaction (a cold-items run's cold items), None when it has
+        none."""
         from fusionrec.models.fusion.content import new_item_rows
 
+        if getattr(self, "text_lm_", None) is not None:
+            return None
         weights = self.content_weights()
         needs = {"item_text": "item_text.adapter.", "item_attributes": "item_attributes."}
         if any(name in self.sources_ and not any(k.startswith(prefix) for k in weights)
