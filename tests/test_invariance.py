@@ -93,19 +93,25 @@ def _without_heldout(dataset: Dataset, split) -> Dataset:
         return out
 
     inter = dataset.interactions
-    tags = dataset.item_attributes.tags
-    reviews = dataset.reviews
-    return dataset.replace(
-        interactions=inter.take(~gone(inter.user, inter.item)),
-        item_attributes=dataclasses.replace(dataset.item_attributes,
-                                            tags=tags.take(~gone(tags.user, tags.item))),
-        reviews=reviews.take(~gone(reviews.user, reviews.item)))
+    changes = {"interactions": inter.take(~gone(inter.user, inter.item))}
+    attrs = dataset.item_attributes
+    if attrs is not None and attrs.tags is not None:
+        tags = attrs.tags
+        user = tags.user if tags.user is not None else np.full(len(tags), -1)
+        changes["item_attributes"] = dataclasses.replace(
+            attrs, tags=tags.take(~gone(user, tags.item)))
+    if dataset.reviews is not None:
+        reviews = dataset.reviews
+        changes["reviews"] = reviews.take(~gone(reviews.user, reviews.item))
+    return dataset.replace(**changes)
 
 
 def _model_inputs(features: Dataset) -> dict[str, object]:
     """Everything the fusion model reads from ``features``, by input kind."""
     attrs = features.item_attributes
-    item_bags = feature_bags(attrs.attributes, attrs.tags, features.n_items)
+    tags = attrs.tags if attrs is not None else None
+    item_bags = feature_bags(attrs.attributes if attrs is not None else None, tags,
+                             features.n_items)
     text = load_text_features(features, CONFIG.text_encoder_config())
     social = features.social
     friends = (np.bincount(np.r_[social.source, social.target], minlength=features.n_users)
@@ -117,7 +123,8 @@ def _model_inputs(features: Dataset) -> dict[str, object]:
         "item_texts": item_texts(features), "user_texts": user_texts(features),
         "item_text_vectors": text.item, "user_text_vectors": text.user,
         "item_tag_bags": item_bags.bag, "item_numeric": item_bags.numeric,
-        "own_tag_bags": own_tag_bag(attrs.tags, features.n_users, item_bags),
+        "own_tag_bags": (own_tag_bag(tags, features.n_users, item_bags)
+                         if tags is not None else None),
         "user_attribute_bags": feature_bags(features.user_attributes, None,
                                             features.n_users).bag,
         "friend_counts": friends,
@@ -139,7 +146,9 @@ def _differences(a: dict, b: dict) -> list[str]:
     bad = []
     for key in a:
         x, y = a[key], b[key]
-        if sp.issparse(x):
+        if x is None or y is None:
+            same = x is y
+        elif sp.issparse(x):
             same = x.shape == y.shape and (x != y).nnz == 0
         elif isinstance(x, np.ndarray):
             same = x.shape == y.shape and np.array_equal(x, y)
