@@ -272,7 +272,6 @@ class Updater:
         name = scrub_pii((record.text or "").strip().split("\n")[0])[:80]  # answered in APIs
         engine.items.add(record.item_id, name)  # published after its vectors exist
 
-
     def _item_text(self, record: ItemRecord) -> str:
         """The posted item as the run's textualiser renders an item (what its LM vectors of
         the catalogue encode), not the raw text."""
