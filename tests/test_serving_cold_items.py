@@ -84,3 +84,33 @@ def test_a_run_saved_without_content_weights_has_no_rule(run_dir):
     assert model.content_item_rows(np.ones(128, np.float32), None) is not None
     model.content_ = {}
     assert model.content_item_rows(np.ones(128, np.float32), None) is None
+
+
+def test_with_the_retrieval_head_only_the_bias_differs(tmp_path_factory, tmp_path):
+    """The default top-K head adds a per-item bias. A new item gets the mean bias of the run's
+    items without training interactions; the offline cold item keeps its own. Everything else
+    agrees, so online minus offline is exactly that bias difference, for every user."""
+    from fusionrec.training.artifacts import open_run
+    from fusionrec.training.run import load_run_split
+
+    params = {key: value for key, value in PARAMS.items() if key != "heads"}
+    run_dir = trained_run(tmp_path_factory.getbasetemp(), "cold-items", params, DATA,
+                          name="fusion-cold-items-retrieval")
+    config, manifest, model = open_run(run_dir)
+    _, split = load_run_split(run_dir, config, manifest)
+    features = split.features
+    bias = model.vector_scorer().item_bias
+    users = np.unique(split.train.user)[:6]
+    cold = np.unique(split.test.item)[:3]
+    never = np.setdiff1d(np.arange(features.n_items), model.seen_.indices)
+    with service_client(run_dir, tmp_path, headers=AUTH) as client:
+        for item in cold:
+            new_id = f"new-{features.items.ids[item]}"
+            client.post("/v1/events", json={"items": [posted_item(features, int(item), new_id)]})
+            body = client.post("/v1/score", json={"pairs": [
+                {"user_id": features.users.ids[u], "item_id": new_id} for u in users]}).json()
+            assert body["head"] == "retrieval"
+            online = np.array([row["score"] for row in body["scores"]])
+            offline = model.score(users, np.full(len(users), item))
+            np.testing.assert_allclose(online - offline, bias[never].mean() - bias[item],
+                                       atol=1e-4)
