@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 from test_invariance import _differences, _model_inputs, _without_heldout
-from test_protocols_real import PRESETS, _dataset
+from test_protocols_real import PRESETS, split_or_skip
 
-from fusionrec.data.protocols import PROTOCOLS, ProtocolError, derive_features, make_split
+from fusionrec.data.protocols import PROTOCOLS, derive_features
 
 pytestmark = pytest.mark.slow
 
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 @pytest.mark.parametrize("preset", PRESETS)
 def test_model_inputs_ignore_heldout_pairs_on_real_presets(preset, protocol):
-    dataset = _dataset(preset)
-    try:
-        split = make_split(dataset, protocol, seed=1)
-    except ProtocolError as error:  # e.g. loo-temporal on data without timestamps
-        pytest.skip(str(error))
+    dataset, split = split_or_skip(preset, protocol)
     rebuilt = derive_features(_without_heldout(dataset, split), protocol, split.train,
                               split.valid, split.test)
     bad = _differences(_model_inputs(split.features), _model_inputs(rebuilt))
