@@ -20,26 +20,32 @@ SMOKE = {**FusionRecommender.SMOKE_PARAMS, "embedding_dim": 16,
          "trainer": {"epochs": 12, "batch_size": 512, "lr": 0.01, "patience": 3}}
 
 
-def _train(run_dir: Path, protocol: str, params: dict) -> Path:
+def _train(run_dir: Path, protocol: str, params: dict, data: dict | None = None,
+           protocol_params: dict | None = None) -> Path:
     from fusionrec.config import RunConfig
     from fusionrec.evaluation.runs import train_run
 
     params = json.loads(json.dumps(params))
     trainer = {**params.pop("trainer"), "seed": 0, "num_threads": 1}
     config = RunConfig.from_dict({
-        "data": {"preset": "synthetic"}, "protocol": {"name": protocol, "seed": 0},
+        "data": {"preset": "synthetic", **(data or {})},
+        "protocol": {"name": protocol, "seed": 0, "params": protocol_params or {}},
         "model": {"name": "fusion", "params": params}, "trainer": trainer,
         "evaluation": {"ks": [10], "threshold": 0.5}})
     train_run(config, run_dir, progress=False)
     return run_dir
 
 
-def trained_run(base: Path, protocol: str = "topk-random", params: dict | None = None) -> Path:
-    """A fusion run folder on the synthetic preset under ``base`` (trained on first use)."""
+def trained_run(base: Path, protocol: str = "topk-random", params: dict | None = None,
+                data: dict | None = None, protocol_params: dict | None = None,
+                name: str | None = None) -> Path:
+    """A fusion run folder on the synthetic preset under ``base`` (trained on first use);
+    ``data`` adds to the data section (e.g. ``exclude_sources``), ``name`` names the folder
+    when the same protocol is trained with other settings."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    run_dir = base / f"fusion-{protocol}"
+    run_dir = base / (name or f"fusion-{protocol}")
     if not (run_dir / "manifest.json").is_file():
-        _train(run_dir, protocol, params or SMOKE)
+        _train(run_dir, protocol, params or SMOKE, data, protocol_params)
     return run_dir
 
 

@@ -240,6 +240,19 @@ def test_report_statistics_and_published_filter():
     assert "a: +0.2000" in report and "n_rows" not in report
 
 
+def test_ctr_tables_show_the_popularity_free_aucs_beside_auc():
+    records = [{"dataset": "d", "protocol": "p", "model": "a", "sources": ["interactions"],
+                "shots": None, "seed": 0, "wall_seconds": 1.0,
+                "metrics": {"auc": 0.8, "f1": 0.7, "warm_item_auc": 0.85,
+                            "within_item_auc": 0.6}}]
+    listed = render_report(records, Suite("s", (), (), metrics=("auc", "f1")))
+    assert "| model | sources | shots | seeds | auc | warm_item_auc | within_item_auc | f1 |" \
+        in listed
+    assert "| a | interactions | – | 1 | 0.8000 | 0.8500 | 0.6000 | 0.7000 |" in listed
+    without_auc = render_report(records, Suite("s", (), (), metrics=("f1",)))
+    assert "within_item_auc" not in without_auc  # only beside an auc column
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_every_shipped_suite_runs_what_its_entries_say(path):

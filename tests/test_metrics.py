@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from fusionrec.metrics import auc_score, ctr_metrics, ranking_metrics, sigmoid
+from fusionrec.metrics import (auc_score, ctr_metrics, item_auc_metrics, ranking_metrics, sigmoid,
+                               within_group_auc)
 
 # ---------------------------------------------------------------- CTR
 
@@ -104,6 +105,56 @@ def test_bad_inputs_raise():
         ctr_metrics([0, 1], [0.5])
     with pytest.raises(ValueError, match="0 or 1"):
         ctr_metrics([0, 2], [0.5, 0.5])
+
+
+@settings(max_examples=80, deadline=None)
+@given(labelled_scores(), st.integers(1, 12))
+def test_item_aucs_agree_with_sklearn_per_item(data, n_items):
+    labels, probs = data
+    rng = np.random.default_rng(len(labels) * 31 + n_items)
+    items = rng.integers(0, n_items, len(labels))
+    warm = np.flatnonzero(rng.random(n_items) < 0.6)
+    got = ctr_metrics(labels, probs, items=items, warm_items=warm)
+    # oracle: scikit-learn's AUC per item, weighted by the item's positive x negative pairs
+    total = weight = 0.0
+    counted = 0
+    for item in np.unique(items):
+        y, p = labels[items == item], probs[items == item]
+        if 0 < y.sum() < len(y):
+            pairs = y.sum() * (len(y) - y.sum())
+            total += skm.roc_auc_score(y, p) * pairs
+            weight += pairs
+            counted += 1
+    if counted:
+        assert got["within_item_auc"] == pytest.approx(total / weight, abs=1e-9)
+    else:
+        assert math.isnan(got["within_item_auc"])
+    assert got["within_item_items"] == counted
+    on_warm = np.isin(items, warm)
+    assert got["warm_item_rows"] == pytest.approx(on_warm.mean())
+    y = labels[on_warm]
+    if 0 < y.sum() < len(y):
+        assert got["warm_item_auc"] == pytest.approx(skm.roc_auc_score(y, probs[on_warm]),
+                                                     abs=1e-9)
+    else:
+        assert math.isnan(got["warm_item_auc"])
+
+
+def test_within_item_auc_hand_case_and_popularity_scores_half():
+    # item 0: pos 0.9, 0.4 vs neg 0.4 -> (1 + 0.5) / 2 pairs; item 1: pos 0.2 vs negs 0.3, 0.1
+    # -> 1 / 2 pairs; item 2: positives only, not counted. Weighted: (1.5 + 1) / 4.
+    labels = [1, 1, 0, 1, 0, 0, 1]
+    probs = [0.9, 0.4, 0.4, 0.2, 0.3, 0.1, 0.7]
+    items = [0, 0, 0, 1, 1, 1, 2]
+    assert within_group_auc(labels, probs, items) == (pytest.approx(2.5 / 4), 2)
+    # a score that depends on the item alone (popularity) ranks every same-item pair as a tie
+    popular = np.array([0.9, 0.5, 0.1])[items]
+    got = item_auc_metrics(labels, popular, items, warm_items=[0, 1])
+    assert got["within_item_auc"] == 0.5
+    assert got["warm_item_auc"] == pytest.approx(auc_score(labels[:6], popular[:6]))
+    assert got["warm_item_rows"] == pytest.approx(6 / 7)
+    assert math.isnan(within_group_auc([1, 0], [0.3, 0.2], [0, 1])[0])
+    assert "within_item_auc" not in ctr_metrics(labels, probs)  # only with items given
 
 
 # ---------------------------------------------------------------- ranking

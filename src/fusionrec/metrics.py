@@ -54,8 +54,61 @@ def _confusion(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
             "precision": precision, "recall": recall, "f1": f1}
 
 
+def within_group_auc(labels, scores, groups) -> tuple[float, int]:
+    """AUC over the (positive, negative) pairs that share a group, and how many groups have both
+    classes.
+
+    Equals the mean of the per-group AUCs weighted by each group's ``n_pos * n_neg`` (its number
+    of comparable pairs); groups with one class only add nothing. Ties count one half, as in
+    :func:`auc_score`. ``(nan, 0)`` when no group has both classes.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels, dtype=np.float64).ravel() > 0.5
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    _, g = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    if not (y.shape == s.shape == g.shape):
+        raise ValueError(f"labels, scores and groups differ in length: {y.size}, {s.size}, "
+                         f"{g.size}")
+    # One key orders rows by group, then score, and keeps equal scores tied inside a group, so
+    # a single average ranking gives every row its rank within its group plus an offset.
+    dense = rankdata(s, method="dense").astype(np.int64)
+    ranks = rankdata(g.astype(np.int64) * (s.size + 1) + dense)
+    sizes = np.bincount(g)
+    ranks -= np.concatenate([[0], np.cumsum(sizes)[:-1]])[g]
+    n_pos = np.bincount(g, weights=y).astype(np.int64)
+    n_neg = sizes - n_pos
+    pos_rank_sum = np.bincount(g, weights=np.where(y, ranks, 0.0))
+    u = pos_rank_sum - n_pos * (n_pos + 1) / 2.0  # Mann-Whitney U of each group
+    pairs = n_pos * n_neg
+    if not pairs.sum():
+        return float("nan"), 0
+    return float(u.sum() / pairs.sum()), int(np.count_nonzero(pairs))
+
+
+def item_auc_metrics(labels, probs, items, warm_items) -> dict[str, float]:
+    """AUCs that separate preference from item popularity, for CTR rows on ``items``.
+
+    Keys:
+      - ``warm_item_auc``: :func:`auc_score` over the rows whose item is in ``warm_items`` (the
+        items with a training interaction); ``warm_item_rows`` is their share of the rows.
+      - ``within_item_auc``: :func:`within_group_auc` with the item as the group, i.e. each
+        item's AUC over its own positive and negative rows, averaged over the items that have
+        both, weighted by their ``n_pos * n_neg`` pairs. A score that is a function of the item
+        alone (popularity) gets exactly 0.5; ``within_item_items`` counts the items.
+    """
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    it = np.asarray(items, dtype=np.int64).ravel()
+    warm = np.isin(it, np.asarray(warm_items, dtype=np.int64))
+    within, n_items = within_group_auc(y, p, it)
+    return {"warm_item_auc": auc_score(y[warm], p[warm]),
+            "warm_item_rows": float(np.mean(warm)) if warm.size else float("nan"),
+            "within_item_auc": within, "within_item_items": float(n_items)}
+
+
 def ctr_metrics(labels, probs, threshold: float = 0.5, batch_size: int | None = None,
-                drop_last: bool = True) -> dict[str, float]:
+                drop_last: bool = True, items=None, warm_items=None) -> dict[str, float]:
     """Click-through-rate metrics for 0/1 ``labels`` and predicted probabilities ``probs``.
 
     Keys:
@@ -69,6 +122,8 @@ def ctr_metrics(labels, probs, threshold: float = 0.5, batch_size: int | None = 
       - ``accuracy``, ``precision``, ``recall``, ``f1`` of ``probs >= threshold`` (the
         KGCN rule); an undefined precision/recall/F1 (no predicted or no true positives) is 0.
       - ``n``: number of rows.
+      - with ``items`` (each row's item) and ``warm_items`` (the items with a training
+        interaction): the keys of :func:`item_auc_metrics` too.
     Pass logits through :func:`sigmoid` first.
     """
     y = np.asarray(labels, dtype=np.float64).ravel()
@@ -85,6 +140,8 @@ def ctr_metrics(labels, probs, threshold: float = 0.5, batch_size: int | None = 
     out = {"auc": auc_score(y, p), "logloss": logloss, **_confusion(yb, p >= threshold)}
     out.update(_batch_metrics(y, p, threshold, batch_size, drop_last))
     out["n"] = float(y.size)
+    if items is not None and warm_items is not None:
+        out.update(item_auc_metrics(y, p, items, warm_items))
     return out
 
 

@@ -39,7 +39,10 @@ def evaluate(model, split: Split, part: str = "test", ks: Sequence[int] = (10, 2
     validation items are excluded too (``exclude_valid_from_test``, RecBole's convention), so
     neither can crowd out test items. Users are ranked ``batch_size`` at a time.
     ``ctr_batch_size``: rows per batch of the per-batch mean ``batch_auc``/``batch_f1`` (in the
-    part's own order, as KGCN's evaluation batches); None leaves them NaN.
+    part's own order, as KGCN's evaluation batches); None leaves them NaN. CTR metrics also
+    hold ``warm_item_auc`` (rows whose item has a training positive) and ``within_item_auc``
+    (AUC within each item, which a popularity score cannot move off 0.5), see
+    :func:`fusionrec.metrics.item_auc_metrics`.
 
     Cold-start splits (``split.cold``) rank each part among its candidate items where the
     protocol set them (``rank_among: cold``; coverage is then over the candidates), and raise
@@ -57,7 +60,7 @@ def evaluate_detailed(model, split: Split, part: str = "test", ks: Sequence[int]
     """:func:`evaluate` plus, for top-K tasks, the sparse-user breakdown (one ranking)."""
     pairs = split.part(part)
     if split.task == "ctr":
-        return Evaluation(_ctr(model, pairs, threshold, ctr_batch_size))
+        return Evaluation(_ctr(model, pairs, split.train, threshold, ctr_batch_size))
     users, recommended, relevant = ranked_lists(model, split, part, max(int(x) for x in ks),
                                                 batch_size, exclude_valid_from_test)
     candidates = split.cold.candidates(part) if split.cold is not None else None
@@ -73,10 +76,11 @@ def n_candidates(split: Split) -> int:
     return split.features.n_users if split.task == "links" else split.features.n_items
 
 
-def _ctr(model, pairs: Pairs, threshold: float, batch_size: int | None
+def _ctr(model, pairs: Pairs, train: Pairs, threshold: float, batch_size: int | None
          ) -> dict[str, float]:
     return ctr_metrics(pairs.label, ctr_probabilities(model, pairs), threshold=threshold,
-                       batch_size=batch_size)
+                       batch_size=batch_size, items=pairs.item,
+                       warm_items=train.positives().item)
 
 
 def ctr_probabilities(model, pairs: Pairs) -> np.ndarray:

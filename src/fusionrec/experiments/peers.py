@@ -101,8 +101,10 @@ def output_metrics(split: SplitArrays, output: PeerOutput, ks: Sequence[int] = K
                                      output.arrays[f"{part}_items"], ks)
         else:
             probs = ctr_probabilities(output.arrays[f"{part}_scores"], output.score_kind)
-            out[part] = ctr_metrics(split.parts[part].label, probs, threshold=threshold,
-                                    batch_size=ctr_batch_size)
+            rows = split.parts[part]
+            out[part] = ctr_metrics(rows.label, probs, threshold=threshold,
+                                    batch_size=ctr_batch_size, items=rows.item,
+                                    warm_items=split.parts["train"].positives().item)
             if not np.array_equal(output.arrays[f"{part}_cold"], ~warm_rows(split, part)):
                 raise ValueError(f"{output.model}: cold rows differ from the split's")
             out[part].update(warm_auc(split, part, output.arrays[f"{part}_scores"]))

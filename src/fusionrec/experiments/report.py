@@ -39,11 +39,24 @@ def _finite(value: Any) -> bool:
         and math.isfinite(value)
 
 
+#: AUCs without the item-popularity signal that every CTR table shows right after ``auc``
+#: when its runs hold them, whether the suite lists them or not (issue 17: a CTR AUC alone
+#: cannot tell preference from popularity).
+BESIDE_AUC = ("warm_item_auc", "within_item_auc")
+
+
 def metric_columns(records: Iterable[Mapping[str, Any]], wanted: Sequence[str] = ()) -> list[str]:
-    """``wanted`` if given, else every metric the records hold (counts ``n_*`` left out), in
-    order of first appearance."""
+    """``wanted`` if given (plus :data:`BESIDE_AUC` after ``auc``), else every metric the
+    records hold (counts ``n_*`` left out), in order of first appearance."""
+    records = list(records)
     if wanted:
-        return list(wanted)
+        columns = list(wanted)
+        if "auc" in columns:
+            held = [m for m in BESIDE_AUC if m not in columns
+                    and any(_finite(r["metrics"].get(m)) for r in records)]
+            at = columns.index("auc") + 1
+            columns[at:at] = held
+        return columns
     names = dict.fromkeys(k for r in records for k, v in r["metrics"].items()
                           if _finite(v) and not k.startswith("n_") and k != "n")
     return list(names)

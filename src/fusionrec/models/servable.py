@@ -57,6 +57,20 @@ class VectorTables:
 
 
 @dataclass(frozen=True)
+class ContentRows:
+    """What a model gives a new item from its content alone (the optional
+    ``content_item_rows(text_vector, attribute_row)`` of a servable model): ``x (S, d)`` and
+    ``mask (S,)`` as its tables hold an item without training interactions; ``open_sources``:
+    sources it cannot give such an item a row for (the caller may fill them); ``bias``: the
+    retrieval bias it gives such an item, or None when it has no rule for it."""
+
+    x: np.ndarray
+    mask: np.ndarray
+    open_sources: tuple[str, ...] = ()
+    bias: float | None = None
+
+
+@dataclass(frozen=True)
 class ForgetOutcome:
     """What :meth:`Servable.forget_user` did to the model: rows re-derived exactly, item rows
     masked because they held the user's words, and what still carries their influence (only
@@ -98,6 +112,10 @@ class Servable(Protocol):
       in place, re-derive what can be re-derived exactly from ``features_after`` (the
       training features without them), and report what still carries their influence; the
       caller saves the model.
+    - optional ``content_item_rows(text_vector, attribute_row)``: :class:`ContentRows` of a
+      new item, as the model computes them for an item without training interactions (a
+      posted item then scores as a ``cold-items`` item offline); absent or None: the service
+      approximates them.
     - ``check_parent(weights)`` and ``warm_start(module, weights, parent_features, features,
       seen)``: continue training on grown vocabularies. ``weights`` is the parent's full
       module state from its Trainer checkpoint; rows of users and items the parent knew are

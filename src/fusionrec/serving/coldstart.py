@@ -82,10 +82,23 @@ class AttributeEmbedder:
         return None
 
     def embed(self, attributes: Mapping[str, Any], tags=()) -> np.ndarray | None:
-        """The source vector of one row, or ``None`` when nothing in it is known."""
+        """The source vector of one row (through the re-fitted map), or ``None`` when
+        nothing in it is known."""
         if self.weights is None:
             return None
-        weights = np.zeros(len(self.weights), dtype=np.float64)
+        row = self.row(attributes, tags)
+        return None if row is None else (row @ self.weights).astype(np.float32)
+
+    @property
+    def width(self) -> int:
+        """Length of :meth:`row`: the bag's features, then the numeric block."""
+        return len(self.features) + sum(2 if missing else 1
+                                        for _, _, missing in self.numeric.values())
+
+    def row(self, attributes: Mapping[str, Any], tags=()) -> np.ndarray | None:
+        """One row's feature bag and standardised numeric block, laid out as the training
+        rows' (``feature_bags``), or ``None`` when nothing in it is known."""
+        weights = np.zeros(self.width, dtype=np.float64)
         blocks = 0
         for name in self.categorical:
             parts = [p.strip() for p in str(attributes.get(name) or "").split("|") if p.strip()]
@@ -116,7 +129,7 @@ class AttributeEmbedder:
                 offset += 1
         if not blocks and not numeric_known:
             return None
-        return (weights @ self.weights).astype(np.float32)
+        return weights
 
 
 def _numeric_stats(x: np.ndarray):

@@ -6,9 +6,16 @@ Cold start for a user the model never saw: start from *proxies* (the mean state 
 friends; without friends, of the training users sharing most of their attribute values; else
 the average user), set the user-attribute vector from their own attributes, fold in the items
 closest in LM space to their text (a pseudo-history, not excluded from recommendations), then
-fold in their own events. A new item gets its attribute vector from the re-fitted attribute
-embedding and its text vector from the re-fitted text adapter; its collaborative vectors and
-bias are borrowed from the items its text is closest to.
+fold in their own events.
+
+A new item is textualised as the catalogue's items are (``posted_item_text``) and, when the
+model gives the rule (``content_item_rows``, the fusion model does), gets exactly the rows the
+model gives an item without training interactions: its text and attribute rows through the
+model's own content encoders, its interactions row masked when the model masks cold IDs. It
+then scores as the same item scores offline under ``cold-items``. Sources the model leaves open
+(an unmasked interactions row) and the bias then are borrowed from the items its text is
+closest to. Without the rule, the attribute and text rows come from maps re-fitted to the
+stored rows (ridge), and the collaborative rows and bias are borrowed.
 """
 
 from __future__ import annotations
@@ -234,27 +241,26 @@ class Updater:
         index = engine.items.get(record.item_id)
         if index is not None and not engine.items.is_new(index):
             return  # base items are fixed by the model (validate refuses them)
-        n_sources, dim = engine.item_x.shape[1:]
-        x = np.zeros((n_sources, dim), np.float32)
-        mask = np.zeros(n_sources, bool)
+        lm = self.matcher.encode(self._item_text(record)) \
+            if self.matcher is not None and record.text else None
+        content = self._content_rows(record, lm)
+        if content is not None:  # the model's own rows for an item nobody interacted with
+            x, mask, borrowed = content.x.copy(), content.mask.copy(), content.open_sources
+        else:  # a model without that rule: approximate its content encoders
+            x, mask = self._approximate_rows(record, lm)
+            borrowed = _BORROWED
         bias = self.mean_bias
-        s = self.slot.get("item_attributes")
-        if s is not None and self.item_attrs is not None:
-            vector = self.item_attrs.embed(record.attributes, record.tags)
-            if vector is not None:
-                x[s], mask[s] = vector, True
-        if self.matcher is not None and record.text:
-            lm = self.matcher.encode(record.text)
-            x[self.slot["item_text"]], mask[self.slot["item_text"]] = \
-                self.matcher.item_vector(lm), True
+        if lm is not None:
             neighbours, _ = self.matcher.nearest(lm, TEXT_NEIGHBOURS)
             if len(neighbours):
                 nx, nmask, _, nbias = engine.item_rows(neighbours)
-                for name in _BORROWED:
+                for name in borrowed:
                     if name in self.slot:
                         s = self.slot[name]
                         x[s], mask[s] = nx[:, s].mean(0), bool(nmask[:, s].any())
                 bias = float(nbias.mean())
+        if content is not None and content.bias is not None and "interactions" not in borrowed:
+            bias = content.bias  # the model's own bias for an item nobody interacted with
         fused = engine.space.fuse("item", x[None], mask[None])[0]
         table = engine.extra_items
         row = (index - len(engine.item_x)) if index is not None else len(table.bias)
@@ -265,6 +271,45 @@ class Updater:
                                        grow(table.bias, np.float32(bias)))
         name = scrub_pii((record.text or "").strip().split("\n")[0])[:80]  # answered in APIs
         engine.items.add(record.item_id, name)  # published after its vectors exist
+
+    def _item_text(self, record: ItemRecord) -> str:
+        """The posted item as the run's textualiser renders an item (what its LM vectors of
+        the catalogue encode), not the raw text."""
+        from fusionrec.text.items import posted_item_text
+        from fusionrec.text.options import TextOptions
+
+        options = TextOptions.for_max_length(self.engine.run.model.text_encoder().max_length)
+        return posted_item_text(self.engine.run.features, record.text, record.attributes,
+                                record.tags, options)
+
+    def _content_rows(self, record: ItemRecord, lm: np.ndarray | None):
+        """The model's :class:`~fusionrec.models.servable.ContentRows` for the posted item,
+        or None when the model has no such rule (or lacks an input it needs)."""
+        rule = getattr(self.engine.run.model, "content_item_rows", None)
+        if rule is None or ("item_text" in self.slot and self.matcher is None):
+            return None
+        attribute_row = None
+        if self.item_attrs is not None and (record.attributes or record.tags):
+            attribute_row = self.item_attrs.row(record.attributes, record.tags)
+        if lm is None and attribute_row is None:
+            return None  # nothing to place it by: it stays unplaced (409) as before
+        return rule(lm, attribute_row)
+
+    def _approximate_rows(self, record: ItemRecord, lm: np.ndarray | None):
+        """Content rows through the re-fitted maps (ridge from bags / LM vectors to the stored
+        rows), for models that do not give their own."""
+        n_sources, dim = self.engine.item_x.shape[1:]
+        x = np.zeros((n_sources, dim), np.float32)
+        mask = np.zeros(n_sources, bool)
+        s = self.slot.get("item_attributes")
+        if s is not None and self.item_attrs is not None:
+            vector = self.item_attrs.embed(record.attributes, record.tags)
+            if vector is not None:
+                x[s], mask[s] = vector, True
+        if lm is not None:
+            s = self.slot["item_text"]
+            x[s], mask[s] = self.matcher.item_vector(lm), True
+        return x, mask
 
 
 def _replaced(array: np.ndarray, row: int, value) -> np.ndarray:

@@ -7,7 +7,9 @@ the same texts.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from fusionrec.data.schema import Dataset
 from fusionrec.text.attributes import AttributeText
@@ -68,3 +70,41 @@ def item_texts(dataset: Dataset, options: TextOptions = TextOptions(),
     textualiser = ItemTextualiser(dataset, options)
     indices = range(dataset.n_items) if items is None else items
     return tuple(textualiser.text(int(i)) for i in indices)
+
+
+def posted_item_text(dataset: Dataset, text: str | None,
+                     attributes: Mapping[str, Any] | None = None, tags: Sequence[str] = (),
+                     options: TextOptions = TextOptions()) -> str:
+    """The text :class:`ItemTextualiser` gives an item that ``dataset`` does not hold yet, from
+    what a client posts for it: ``text`` (its first line is the item's name, the rest fills
+    the dataset's first other text field), ``attributes`` (by the dataset's item attribute
+    columns; others are ignored) and ``tags``. A posted item has no KG facts and no reviews,
+    so for the same content this is the text a ``cold-items`` item gets offline."""
+    from fusionrec.data.schema import (Attributes, Interactions, ItemAttributes, ItemText, Tags,
+                                       Vocabulary)
+    from fusionrec.text.common import name_field
+
+    fields = list(dataset.item_text.fields) if dataset.item_text is not None else []
+    name = name_field(fields) or "title"
+    others = [f for f in fields if f != name] or ["description"]
+    head, _, rest = (text or "").strip().partition("\n")
+    given = {name: head.strip(), others[0]: rest.strip()}
+    order = fields or [name, others[0]]
+    item_text = ItemText({f: (given.get(f, ""),) for f in order})
+    columns = {}
+    table = dataset.item_attributes.attributes if dataset.item_attributes is not None else None
+    for column, values in (table.columns.items() if table is not None else ()):
+        value = (attributes or {}).get(column)
+        if np.asarray(values).dtype.kind in "fiu":  # numeric: NaN when missing, as loaded
+            columns[column] = np.array([np.nan if value is None else float(value)])
+        else:
+            columns[column] = np.array(["" if value is None else str(value)], dtype=object)
+    distinct = tuple(dict.fromkeys(str(t) for t in tags))
+    posted_tags = (Tags(np.zeros(len(distinct), np.int64), np.arange(len(distinct)),
+                        Vocabulary(distinct)) if distinct else None)
+    one = Dataset(name=dataset.name, users=dataset.users, items=Vocabulary(("posted",)),
+                  interactions=Interactions(np.zeros(0, np.int64), np.zeros(0, np.int64)),
+                  item_attributes=ItemAttributes(Attributes(columns) if columns else None,
+                                                 posted_tags),
+                  item_text=item_text)
+    return ItemTextualiser(one, options).text(0)

@@ -132,6 +132,7 @@ class KGCN(RecommenderBase, TorchTrainable):
     """
 
     name: ClassVar[str] = "kgcn"
+    sources: ClassVar[tuple[str, ...]] = ("interactions", "kg")  # all it reads (reports)
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "neighbours": 4,
                                     "trainer": {"epochs": 2, "batch_size": 256, "lr": 0.01}}
 

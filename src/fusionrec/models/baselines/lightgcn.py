@@ -102,6 +102,7 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
     """
 
     name: ClassVar[str] = "lightgcn"
+    sources: ClassVar[tuple[str, ...]] = ("interactions",)  # all it reads (benchmark reports)
     SMOKE_PARAMS: ClassVar[dict] = {"embedding_dim": 8, "layers": 2,
                                     "trainer": {"epochs": 3, "batch_size": 512, "lr": 0.01}}
     ROW_KEYS: ClassVar[dict] = {"embedding.weight": lambda f: user_keys(f) + item_keys(f)}

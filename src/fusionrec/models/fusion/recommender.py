@@ -25,6 +25,7 @@ from fusionrec.models.base import (RecommenderBase, SharesTextFeatures, TorchTra
 from fusionrec.models.common.persist import load_model_files, save_model_files
 from fusionrec.models.common.ranking import SeenItems, recommend_by_scores
 from fusionrec.models.fusion.config import FusionConfig
+from fusionrec.models.fusion.content import PREFIX as CONTENT
 from fusionrec.models.fusion.servable import FusionServable
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
                         "tables.user_mask": tables.user_mask.numpy().astype(np.uint8),
                         "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
                         "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
+        # The content encoders, so a posted item gets the rows a cold item gets (content.py)
+        tensors.update({f"{CONTENT}{k}": v for k, v in self.content_weights().items()})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
         self._save_extra(tensors, state)
         lm = getattr(self, "text_lm_", None)
@@ -326,6 +329,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
                                        if k.startswith("scorer.")})
         model.scorer_.eval()
         model.seen_ = SeenItems(tensors["seen_indptr"], tensors["seen_indices"])
+        model.content_ = {k[len(CONTENT):]: v for k, v in tensors.items()
+                          if k.startswith(CONTENT)}
         model.text_lm_ = None
         if "text_lm" in state:
             from fusionrec.encoders.text_lm import TrainableTextLM

@@ -20,8 +20,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fusionrec.models.common.ranking import SeenItems
-from fusionrec.models.servable import (ForgetOutcome, ServableError, ServingCapabilities,
-                                       VectorTables, item_keys, user_keys, warm_state)
+from fusionrec.models.servable import (ContentRows, ForgetOutcome, ServableError,
+                                       ServingCapabilities, VectorTables, item_keys, user_keys,
+                                       warm_state)
 
 
 def _entities(features) -> tuple[str, ...]:
@@ -116,6 +117,46 @@ class FusionServable:
         if "item_text" not in getattr(self, "sources_", ()):
             return None
         return self.config.text_encoder_config()
+
+    def content_weights(self) -> dict[str, np.ndarray]:
+        """The content encoders' weights (``content.py``): from the module when fitted here,
+        else as loaded (empty for a run saved before they were kept)."""
+        from fusionrec.models.fusion.content import content_weights
+
+        if getattr(self, "tables_", None) is not None:
+            return dict(getattr(self, "content_", {}))
+        return content_weights(self.module_)
+
+    def content_item_rows(self, text_vector: np.ndarray | None,
+                          attribute_row: np.ndarray | None) -> ContentRows | None:
+        """The rows this model gives an item without training interactions, from the LM
+        vector of its text and its item-attribute feature row (see
+        :func:`fusionrec.models.fusion.content.new_item_rows`); None when the saved run lacks
+        the content weights, or when its LM is fine-tuned (the service encodes new texts with
+        the pretrained LM, not the tuned one). ``bias``: the mean retrieval bias of the run's
+        items without a training interaction (a cold-items run's cold items), None when it has
+        none."""
+        from fusionrec.models.fusion.content import new_item_rows
+
+        if getattr(self, "text_lm_", None) is not None:
+            return None
+        weights = self.content_weights()
+        needs = {"item_text": "item_text.adapter.", "item_attributes": "item_attributes."}
+        if any(name in self.sources_ and not any(k.startswith(prefix) for k in weights)
+               for name, prefix in needs.items()):
+            return None
+        tables, scorer = self._scoring()
+        x, mask, open_sources = new_item_rows(weights, tuple(self.sources_),
+                                              int(tables.item.shape[2]), self.config,
+                                              text_vector, attribute_row)
+        bias = None
+        if scorer.retrieval is not None:
+            untrained = np.ones(int(tables.item.shape[0]), bool)
+            untrained[np.asarray(self.seen_.indices, np.int64)] = False
+            if untrained.any():
+                values = scorer.retrieval.item_bias.detach().cpu().numpy()
+                bias = float(values[untrained].mean())
+        return ContentRows(x, mask, open_sources, bias)
 
     # -- forgetting ---------------------------------------------------------------------------
     def forget_user(self, user: int, split_after, changed_items: np.ndarray,
