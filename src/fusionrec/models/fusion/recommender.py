@@ -87,13 +87,19 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
     def used_sources(self) -> tuple[str, ...]:
         return tuple(getattr(self, "sources_", ()))  # chosen from the data at build time
 
+    def fit_details(self) -> dict[str, Any]:
+        """With ``sources: auto``, ``{"source_selection": ...}``: every candidate source set
+        with its valid value, epochs and seconds, the chosen set and the trainings it cost."""
+        selection = getattr(self, "selection_", None)
+        return {} if selection is None else {"source_selection": selection.to_dict()}
+
     def frozen_text_encoder(self, features):
         """The encoder of the frozen item-text features this model would compute from
         ``features``; None when it fine-tunes the LM or reads no item text."""
         cfg = self.config
         if cfg.lm_mode != "frozen":
             return None
-        if cfg.sources != "all" and "item_text" not in cfg.sources:
+        if not cfg.may_use("item_text"):
             return None
         if features.item_text is None or not features.item_text.fields:
             return None
@@ -117,7 +123,14 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         from fusionrec.models.fusion.sources import TrainingGraph
 
         features, cfg = split.features, self.config
-        self.sources_ = resolve_sources(cfg, features)
+        if cfg.sources == "auto":  # trains the candidate sets first (nested Trainers)
+            from fusionrec.models.fusion.selection import select_sources
+
+            self.selection_ = select_sources(self, split, config)
+            self.sources_ = self.selection_.chosen
+        else:
+            self.selection_ = None
+            self.sources_ = resolve_sources(cfg, features)
         self.task_ = split.task
         self.heads_ = cfg.resolved_heads(split.task)
         text = live = None
@@ -276,6 +289,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
                         "tables.item_mask": tables.item_mask.numpy().astype(np.uint8),
                         "seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
+        if getattr(self, "selection_", None) is not None:
+            state["selection"] = self.selection_.to_dict()
         self._save_extra(tensors, state)
         lm = getattr(self, "text_lm_", None)
         if lm is not None:  # the fine-tuned LM and the text vectors it gave every row
@@ -309,12 +324,15 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         import torch
 
         from fusionrec.models.fusion.model import FusionScorer, SourceTables
+        from fusionrec.models.fusion.selection import SourceSelection
 
         meta, tensors = load_model_files(directory, cls.name)
         model = cls(**meta["params"])
         state, cfg = meta["state"], model.config
         model.sources_, model.task_ = tuple(state["sources"]), state["task"]
         model.heads_ = tuple(state["heads"])
+        model.selection_ = (SourceSelection.from_dict(state["selection"])
+                            if "selection" in state else None)
         t = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
         model.tables_ = SourceTables(t["tables.user"], t["tables.item"],
                                      t["tables.user_mask"].bool(), t["tables.item_mask"].bool())
