@@ -145,6 +145,11 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
             log.warning("fusion: lm_mode=%s, but %r has no item_text to fine-tune an LM on",
                         cfg.lm_mode, features.name)
         self.text_lm_ = live.lm if live is not None else None
+        if ("item_text" in self.sources_ and not cfg.hide_batch_edges
+                and cfg.text_user != "lm" and split.task != "ctr"):
+            log.warning("fusion: hide_batch_edges is false, so in training each positive's own "
+                        "item text sits inside the user's text profile, which no held-out item "
+                        "does; the model may learn that self-match (see FusionConfig)")
         log.info("fusion: fusing sources %s with %s fusion, heads %s",
                  list(self.sources_), cfg.fusion, list(self.heads_))
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
