@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fusionrec.data.protocols import make_split
-from fusionrec.data.schema import Social
 from fusionrec.data.synthetic import generate
 from fusionrec.encoders.features import TextFeatures
+from fusionrec.evaluation.evaluate import evaluate
 from fusionrec.models.base import ModelError
 from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.fusion.recommender import FusionRecommender
@@ -85,25 +85,24 @@ def test_config_accepts_auto_and_still_rejects_unknown_names():
         FusionConfig(sources=["interactions", "autox"])
 
 
-# -- on a tiny world: a useful source is kept, a pure-noise source dropped ------------------
+# -- on a tiny world: a useful source is kept, one that only fits training is dropped ---------
 FAST = {"embedding_dim": 16, "layers": 1, "social_layers": 1, "encoder": {"model": "hashing:16"},
+        "hide_batch_edges": False,
         "trainer": {"epochs": 15, "batch_size": 256, "lr": 0.02, "patience": 3, "seed": 0}}
 
 
 @pytest.fixture(scope="module")
 def noisy_world():
-    """Sparse interactions (about 6 a user), an item text that names the item's genre (useful)
-    and a friendship graph drawn at random (pure noise)."""
+    """Sparse interactions (about 6 a user), the world's friendships (80% share the user's
+    favourite genre: useful) and an item text that is pure noise: a random vector per item.
+    With ``hide_batch_edges: false`` that noise is worse than useless: each training positive
+    finds its own vector in the user's text profile (the e-commerce failure); measured over
+    2 worlds x 3 seeds, the noise cost 0.03-0.13 valid NDCG@10 and friends added 0.016-0.045."""
     world = generate(n_users=150, n_items=80, n_interactions=900, seed=5)
-    genre = np.asarray(world.item_attributes.attributes.columns["category"])
+    world = world.without("user_attributes", "item_attributes", "kg", "reviews")
     rng = np.random.default_rng(0)
-    friends = rng.choice(world.n_users, size=(600, 2))
-    friends = friends[friends[:, 0] != friends[:, 1]]
-    world = world.without("user_attributes", "item_attributes", "kg", "reviews").replace(
-        social=Social(friends[:, 0], friends[:, 1]))
-    genres = sorted(set(genre))
-    onehot = np.eye(len(genres), dtype=np.float32)[[genres.index(g) for g in genre]]
-    text = TextFeatures(user=np.zeros((world.n_users, len(genres)), np.float32), item=onehot)
+    text = TextFeatures(user=np.zeros((world.n_users, 64), np.float32),
+                        item=rng.normal(size=(world.n_items, 64)).astype(np.float32))
     return make_split(world, "topk-random", seed=0), text
 
 
@@ -112,14 +111,17 @@ def test_auto_keeps_the_useful_source_and_drops_the_noise(noisy_world, tmp_path)
     model = FusionRecommender(**FAST, sources="auto", runner=RUNNER)
     model.set_text_features(text).fit(split)
     selection = model.selection_
-    assert model.used_sources() == selection.chosen == ("interactions", "item_text")
+    assert model.used_sources() == selection.chosen == ("interactions", "social")
     by_set = {c.sources: c.valid for c in selection.candidates}
-    assert by_set[("interactions", "item_text")] > by_set[("interactions",)]
-    assert by_set[("interactions", "item_text", "social")] <= by_set[
-        ("interactions", "item_text")]
+    assert by_set[("interactions", "social")] > by_set[("interactions",)]
+    assert by_set[("interactions", "item_text")] < by_set[("interactions",)]
+    assert by_set[("interactions", "item_text", "social")] < by_set[("interactions", "social")]
     assert selection.trainings == 5  # base, two additions, one more round, the final training
+    # the final training (same seed) reproduces the winning candidate
+    assert evaluate(model, split, "valid")["ndcg@10"] == pytest.approx(
+        by_set[selection.chosen], abs=1e-9)
     details = model.fit_details()["source_selection"]
-    assert details["chosen"] == ["interactions", "item_text"] and details["trainings"] == 5
+    assert details["chosen"] == ["interactions", "social"] and details["trainings"] == 5
     loaded = FusionRecommender.load(model.save(tmp_path / "run"))
     assert loaded.fit_details() == model.fit_details()
 
