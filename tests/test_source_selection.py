@@ -131,3 +131,26 @@ def test_auto_without_a_runner_says_how_to_get_one(noisy_world):
     model = FusionRecommender(**FAST, sources="auto")
     with pytest.raises(ModelError, match="make_model"):
         model.set_text_features(text).build(split, model.trainer)
+
+
+def test_train_prints_and_records_the_choice_and_its_cost(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from fusionrec.cli.main import main
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    assert main(["train", "-c", str(repo / "configs" / "quickstart.yaml"), "--out", str(out),
+                 "--set", "model.params.sources=auto", "--set", "encoder.model=hashing:16",
+                 "--set", "data.exclude_sources=[user_attributes, item_attributes, item_text, "
+                 "kg, reviews]", "--set", "trainer.epochs=2",
+                 "--set", "model.params.embedding_dim=8", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    selection = json.loads((out / "manifest.json").read_text())["fit"]["source_selection"]
+    assert [c["sources"] for c in selection["candidates"]] == [
+        ["interactions"], ["interactions", "social"]]
+    assert selection["trainings"] == 3 and selection["monitor"] == "ndcg@10"
+    assert "after 3 trainings" in printed and str(selection["chosen"]) in printed
+    model = json.loads((out / "model.json").read_text())
+    assert model["state"]["sources"] == selection["chosen"]
