@@ -131,6 +131,13 @@ def test_lightgcn_social_propagates_friends_tastes_to_a_cold_user():
         LightGCN(social=True, **kwargs, runner=RUNNER).fit(_friends_split(social=False))
 
 
+def test_lightgcn_reports_the_sources_it_read():
+    # benchmark reports label rows with used_sources(); without it a LightGCN row on a dataset
+    # with texts and reviews read "interactions, item_text, reviews" (amazon-ecommerce)
+    assert LightGCN().used_sources() == ("interactions",)
+    assert LightGCN(social=True).used_sources() == ("interactions", "social")
+
+
 # -- KGCN ----------------------------------------------------------------------------------------
 def _kg(n_items: int, tails: np.ndarray, n_entities: int) -> KnowledgeGraph:
     """Item ``i`` is entity ``i``; one triple ``item -rel0-> tails[i]``."""

@@ -314,3 +314,18 @@ def test_ctr_run_gets_sampled_negatives_and_gates_on_auc(world, tmp_path_factory
         new = split.part(part).take(np.arange(n_parent[part], len(split.part(part))))
         # every new positive comes with one sampled negative of the same user
         assert (new.label == 0).sum() == (new.label == 1).sum() > 0
+
+
+def test_a_parent_that_chose_its_sources_on_valid_is_continued_on_them():
+    # a warm start needs the parent's modules: sources auto must not select again (its
+    # candidates would train from scratch, and a different choice would not fit the weights)
+    from fusionrec.config import RunConfig
+    from fusionrec.continual.retrain import RetrainConfig, _run_config
+
+    parent = RunConfig.from_dict({"data": {"preset": "synthetic"},
+                                  "model": {"name": "fusion", "params": {"sources": "auto"}}})
+    child = _run_config(parent, RetrainConfig(), ("interactions", "item_text"))
+    assert child.model.params["sources"] == ["interactions", "item_text"]
+    fixed = RunConfig.from_dict({"data": {"preset": "synthetic"},
+                                 "model": {"name": "fusion", "params": {"sources": "all"}}})
+    assert _run_config(fixed, RetrainConfig(), ("interactions",)).model.params["sources"] == "all"

@@ -82,3 +82,8 @@ class TrainerConfig:
                f"must be {DEVICE_CHOICES}", self.device)
         _check(isinstance(self.validate_initial, bool), "trainer.validate_initial",
                "must be true or false", self.validate_initial)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of the validation ``metric`` is better (losses: smaller)."""
+    return not (metric.startswith("logloss") or metric.endswith("loss"))

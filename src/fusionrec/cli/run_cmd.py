@@ -97,6 +97,12 @@ def _train(args: argparse.Namespace) -> int:
     print(f"trained {config.model.name} on {config.data.spec or config.data.preset} "
           f"({config.protocol.name}): {epochs}{result.seconds:.1f}s -> {result.run_dir}")
     print(metrics_table(result.metrics))
+    selection = result.fit.get("source_selection")
+    if selection:  # sources: auto says what it chose and what choosing cost
+        print(f"sources auto chose {selection['chosen']} on valid {selection['monitor']} "
+              f"after {selection['trainings']} trainings ({selection['seconds']:.1f}s before "
+              "the final one): " + "; ".join(
+                  f"{'+'.join(c['sources'])} {c['valid']:.4f}" for c in selection["candidates"]))
     return 0
 
 

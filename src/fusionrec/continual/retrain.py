@@ -149,7 +149,7 @@ def retrain(run_dir: str | Path, events, out_dir: str | Path,
     grown_split = Split(split.protocol, split.task, split.seed, parts["train"], parts["valid"],
                         parts["test"], features, params=dict(split.params))
     fit_split = dataclasses.replace(grown_split, train=concat(new.train, replay))
-    run_config = _run_config(parent_config, config)
+    run_config = _run_config(parent_config, config, parent.used_sources())
     model, summary, rows = _fit(run_config, warm, fit_split, parts["train"], out_dir, progress,
                                 evaluate)
 
@@ -210,13 +210,21 @@ def _persist_dataset(dataset, folder: Path):
     return loaded
 
 
-def _run_config(parent: RunConfig, config: RetrainConfig) -> RunConfig:
+def _run_config(parent: RunConfig, config: RetrainConfig,
+                parent_sources: tuple[str, ...] = ()) -> RunConfig:
     """The new run's config. Its spec path is relative to the run folder
-    (``artifacts.read_run_config`` anchors it), so the folder can move."""
+    (``artifacts.read_run_config`` anchors it), so the folder can move. A parent that chose its
+    sources on valid (fusion ``sources: auto``) is continued on the sources it chose
+    (``parent_sources``): a warm start needs the same modules, not a new selection."""
     trainer = dataclasses.replace(parent.trainer, epochs=config.epochs,
                                   lr=config.lr or FINE_TUNE_LR * parent.trainer.lr)
     spec = f"{DATA_DIR}/spec.yaml"
-    return dataclasses.replace(parent, data=DataConfig(spec=spec), trainer=trainer)
+    model = parent.model
+    if model.params.get("sources") == "auto":
+        model = dataclasses.replace(model, params={**model.params,
+                                                   "sources": list(parent_sources)})
+    return dataclasses.replace(parent, data=DataConfig(spec=spec), trainer=trainer,
+                               model=model)
 
 
 def _fit(run_config: RunConfig, warm, fit_split: Split, seen: Pairs, out_dir: Path,

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
     data = load_data(config.data, data_dir)
     dataset = data.dataset
     split = make_split(dataset, config.protocol)
-    model = build_model(config)
+    # candidate trainings inside fit (fusion sources: auto) validate as the run's Trainer does
+    model = build_model(config, runner=partial(Trainer, evaluate=evaluate, progress=False,
+                                               evaluation=config.evaluation))
     if strategy.is_main:
         artifacts.write_config(run_dir, config)  # first, so --resume finds it after a crash
     trainer = Trainer(config.trainer, evaluate=evaluate, evaluation=config.evaluation,
@@ -63,7 +66,8 @@ def train_run(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
     metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
                if len(split.valid) else {},
                "test": test.metrics}
+    fit = model.fit_details()
     artifacts.write_run(run_dir, config, model, split, dataset, data.checksums, metrics,
-                        data_root=data.root, privacy=data.privacy)
+                        data_root=data.root, privacy=data.privacy, fit=fit)
     return RunResult(run_dir, metrics, time.perf_counter() - started, summary.epochs_run,
-                     summary.best_epoch, test.by_activity)
+                     summary.best_epoch, test.by_activity, fit)

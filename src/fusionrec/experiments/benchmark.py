@@ -19,7 +19,8 @@ wall_seconds, split_sha256`` (``metrics``: the test part; ``split_sha256``: the 
 run's split manifest, equal for every entry that ran on the same split, ``None`` if the run
 failed before writing one). A peer row adds ``library``, ``library_version``, ``params`` (the
 chosen grid point) and ``selected_on``. A run that fails keeps going with the next one and its
-record adds ``error`` (``metrics`` empty). ``resume`` keeps finished runs' records.
+record adds ``error`` (``metrics`` empty); a model that chose something on the valid split
+while fitting adds ``fit`` (its ``fit_details()``, e.g. fusion ``sources: auto``'s candidates). ``resume`` keeps finished runs' records.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def _run_one(entry: SuiteEntry, seed: int, overrides: list[str], run_dir: Path,
             record["metrics"] = dict(result.metrics["test"])
             if result.by_activity is not None:  # sparse-user breakdown (report tables)
                 record["by_activity"] = result.by_activity.to_dict()
+            if result.fit:  # what the model chose on valid, and its cost (sources: auto)
+                record["fit"] = result.fit
             record["sources"] = sources(config, run_dir)
         record["split_sha256"] = _split_sha256(run_dir)
     except KeyboardInterrupt:

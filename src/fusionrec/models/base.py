@@ -35,7 +35,8 @@ class Recommender(Protocol):
 
     Declarations: ``name`` (the registry name); ``sources``, the data sources the model reads
     (class-level; empty: whatever the dataset it is given holds), and ``used_sources()``, those
-    a fitted model actually read; ``cold_start``, the kinds (``"items"``, ``"users"``) it can
+    a fitted model actually read; ``fit_details()``, what it chose on the valid split while
+    fitting (for the run to record); ``cold_start``, the kinds (``"items"``, ``"users"``) it can
     score with no training interaction (evaluation refuses the others on cold-start splits,
     ``fusionrec.evaluation.cold``); ``outputs_probabilities``.
     """
@@ -57,6 +58,8 @@ class Recommender(Protocol):
                   exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
 
     def used_sources(self) -> tuple[str, ...]: ...
+
+    def fit_details(self) -> dict[str, Any]: ...
 
     def save(self, directory) -> Any: ...
 
@@ -81,6 +84,11 @@ class RecommenderBase:
 
     def score_pairs(self, pairs: Pairs) -> np.ndarray:
         return self.score(pairs.user, pairs.item)
+
+    def fit_details(self) -> dict[str, Any]:
+        """What a fitted model decided on the valid split while fitting, for the run to record
+        (JSON-ready; e.g. the fusion model's ``sources: auto`` candidates); empty by default."""
+        return {}
 
 
 @runtime_checkable
@@ -129,7 +137,8 @@ class TorchTrainable(Protocol):
 
 
 #: Makes the shared Trainer from a torch model's trainer settings: ``runner(settings)`` returns
-#: an object whose ``fit(model, split)`` trains the model in place, e.g.
+#: an object whose ``fit(model, split)`` trains the model in place (and leaves its
+#: ``TrainingSummary`` in ``summary_``: monitor, best valid value, epochs run), e.g.
 #: ``functools.partial(Trainer, evaluate=evaluate)``. The Trainer and its validation live in
 #: layers above the models, so a model never imports them: its ``fit`` is handed one.
 TrainerFactory = Callable[[TrainerConfig], Any]

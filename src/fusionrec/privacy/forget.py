@@ -28,6 +28,7 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,8 @@ def _retrain(run_dir: Path, config, dataset, split, manifest: dict, progress: bo
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
     shutil.rmtree(run_dir / "lm", ignore_errors=True)
-    model = build_model(config)
+    model = build_model(config, runner=partial(Trainer, evaluate=evaluate, progress=False,
+                                               evaluation=config.evaluation))  # sources: auto
     Trainer(config.trainer, evaluate=evaluate, evaluation=config.evaluation, run_dir=run_dir,
             progress=progress).fit(model, split)
     metrics = {"valid": evaluate(model, split, "valid", **evaluation_kwargs(config))
@@ -205,7 +207,8 @@ def _retrain(run_dir: Path, config, dataset, split, manifest: dict, progress: bo
                "test": evaluate(model, split, "test", **evaluation_kwargs(config))}
     data = manifest.get("data", {})
     artifacts.write_run(run_dir, config, model, split, dataset, data.get("files"), metrics,
-                        data_root=data.get("root"), privacy=manifest.get("privacy"))
+                        data_root=data.get("root"), privacy=manifest.get("privacy"),
+                        fit=model.fit_details())
     # ``train --resume`` reloads the source data, where the user may still be: no resuming
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 

@@ -83,9 +83,11 @@ def write_config(run_dir: str | Path, config: RunConfig) -> Path:
 def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
               data_checksums: Mapping[str, str] | None = None,
               metrics: Mapping[str, Any] | None = None, data_root: str | None = None,
-              privacy: Mapping[str, Any] | None = None) -> Path:
+              privacy: Mapping[str, Any] | None = None,
+              fit: Mapping[str, Any] | None = None) -> Path:
     """Write every artefact of a trained run and its ``manifest.json`` (``privacy``: e.g. the
-    pseudonym key id, see :mod:`fusionrec.training.pseudonym`)."""
+    pseudonym key id, see :mod:`fusionrec.training.pseudonym`; ``fit``: the model's
+    ``fit_details()``, e.g. the candidates of fusion ``sources: auto``)."""
     from fusionrec.data.manifest import write_manifest
 
     run_dir = Path(run_dir)
@@ -106,6 +108,8 @@ def write_run(run_dir: str | Path, config: RunConfig, model, split, dataset,
     }
     if privacy:
         manifest["privacy"] = dict(privacy)
+    if fit:
+        manifest["fit"] = dict(fit)
     (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return run_dir / MANIFEST_FILE
 

@@ -21,6 +21,7 @@ class RunResult:
     epochs_run: int
     best_epoch: int | None
     by_activity: Any = None   # test metrics by training interactions (ActivityBreakdown), top-K
+    fit: dict = field(default_factory=dict)  # the model's fit_details() (e.g. sources auto)
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,12 @@ def make_split(dataset, config: ProtocolConfig):
     return protocol_split(dataset, config.name, config.seed, **dict(config.params))
 
 
-def build_model(config: RunConfig):
+def build_model(config: RunConfig, runner=None):
     """The configured model, with the run-wide settings its contract declares it takes:
 
-    - a :class:`~fusionrec.models.base.TorchTrainable` model gets the ``trainer`` section;
+    - a :class:`~fusionrec.models.base.TorchTrainable` model gets the ``trainer`` section, and
+      ``runner`` (a :data:`~fusionrec.models.base.TrainerFactory`) when one is given: a model
+      that trains more than once while fitting (fusion ``sources: auto``) trains with it;
     - any other model whose parameter dataclass (:data:`fusionrec.models.registry.PARAMS`)
       has a ``seed`` or ``device`` field gets ``trainer.seed`` / ``trainer.device`` (so a
       benchmark's per-seed ``trainer.seed`` reaches models that train outside the Trainer);
@@ -97,6 +100,8 @@ def build_model(config: RunConfig):
     params = dict(config.model.params)
     if issubclass(cls, TorchTrainable):
         params.setdefault("trainer", config.trainer)
+        if runner is not None:
+            params.setdefault("runner", runner)
     else:
         for key in ("seed", "device"):
             if key in declared:

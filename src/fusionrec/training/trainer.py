@@ -31,6 +31,7 @@ from fusionrec.devices import move, resolve_device
 from fusionrec.errors import FusionRecError
 from fusionrec.encoders.threads import torch_threads
 from fusionrec.models.base import TorchTrainable
+from fusionrec.trainer_config import higher_is_better
 from fusionrec.training.precision import training_autocast
 
 
@@ -71,9 +72,8 @@ def resolve_monitor(config: TrainerConfig, task: str, ks: Sequence[int]) -> str:
     return "auc" if task == "ctr" else f"ndcg@{ks[0]}"
 
 
-def _higher_is_better(metric: str) -> bool:
-    return not (metric.startswith("logloss") or metric.endswith("loss"))
-
+#: (the trainer config's rule; tuning and promotion import it under this name)
+_higher_is_better = higher_is_better
 
 
 class Trainer:

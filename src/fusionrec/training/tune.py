@@ -20,6 +20,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -86,7 +87,9 @@ class _Objective:
 
         values = {p.key: p.suggest(trial) for p in self.settings.space}
         config = self.config(values)
-        model = self._share_text_features(build_model(config))
+        runner = partial(Trainer, evaluate=self.evaluate, evaluation=config.evaluation,
+                         progress=False)  # a trial with sources: auto trains its candidates
+        model = self._share_text_features(build_model(config, runner=runner))
         started = time.perf_counter()
 
         def report(epoch: int, record: dict) -> None:

@@ -130,6 +130,10 @@ class LightGCN(EmbeddingServable, RecommenderBase, TorchTrainable):
                 "n_negatives": self.n_negatives, "init_std": self.init_std,
                 "social": self.social}
 
+    def used_sources(self) -> tuple[str, ...]:
+        """The interactions, and the friendship graph with ``social``."""
+        return ("interactions", "social") if self.social else ("interactions",)
+
     # -- training (the Trainer's Trainable protocol) ---------------------------------------
     def fit(self, split: Split) -> "LightGCN":
         return fit_with_runner(self, split, self.trainer, self.runner)

@@ -88,13 +88,19 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
     def used_sources(self) -> tuple[str, ...]:
         return tuple(getattr(self, "sources_", ()))  # chosen from the data at build time
 
+    def fit_details(self) -> dict[str, Any]:
+        """With ``sources: auto``, ``{"source_selection": ...}``: every candidate source set
+        with its valid value, epochs and seconds, the chosen set and the trainings it cost."""
+        selection = getattr(self, "selection_", None)
+        return {} if selection is None else {"source_selection": selection.to_dict()}
+
     def frozen_text_encoder(self, features):
         """The encoder of the frozen item-text features this model would compute from
         ``features``; None when it fine-tunes the LM or reads no item text."""
         cfg = self.config
         if cfg.lm_mode != "frozen":
             return None
-        if cfg.sources != "all" and "item_text" not in cfg.sources:
+        if not cfg.may_use("item_text"):
             return None
         if features.item_text is None or not features.item_text.fields:
             return None
@@ -118,7 +124,14 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         from fusionrec.models.fusion.sources import TrainingGraph
 
         features, cfg = split.features, self.config
-        self.sources_ = resolve_sources(cfg, features)
+        if cfg.sources == "auto":  # trains the candidate sets first (nested Trainers)
+            from fusionrec.models.fusion.selection import select_sources
+
+            self.selection_ = select_sources(self, split, config)
+            self.sources_ = self.selection_.chosen
+        else:
+            self.selection_ = None
+            self.sources_ = resolve_sources(cfg, features)
         self.task_ = split.task
         self.heads_ = cfg.resolved_heads(split.task)
         text = live = None
@@ -133,6 +146,11 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
             log.warning("fusion: lm_mode=%s, but %r has no item_text to fine-tune an LM on",
                         cfg.lm_mode, features.name)
         self.text_lm_ = live.lm if live is not None else None
+        if ("item_text" in self.sources_ and not cfg.hide_batch_edges
+                and cfg.text_user != "lm" and split.task != "ctr"):
+            log.warning("fusion: hide_batch_edges is false, so in training each positive's own "
+                        "item text sits inside the user's text profile, which no held-out item "
+                        "does; the model may learn that self-match (see FusionConfig)")
         log.info("fusion: fusing sources %s with %s fusion, heads %s",
                  list(self.sources_), cfg.fusion, list(self.heads_))
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
@@ -279,6 +297,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         # The content encoders, so a posted item gets the rows a cold item gets (content.py)
         tensors.update({f"{CONTENT}{k}": v for k, v in self.content_weights().items()})
         state = {"sources": list(self.sources_), "task": self.task_, "heads": list(self.heads_)}
+        if getattr(self, "selection_", None) is not None:
+            state["selection"] = self.selection_.to_dict()
         self._save_extra(tensors, state)
         lm = getattr(self, "text_lm_", None)
         if lm is not None:  # the fine-tuned LM and the text vectors it gave every row
@@ -312,12 +332,15 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         import torch
 
         from fusionrec.models.fusion.model import FusionScorer, SourceTables
+        from fusionrec.models.fusion.selection import SourceSelection
 
         meta, tensors = load_model_files(directory, cls.name)
         model = cls(**meta["params"])
         state, cfg = meta["state"], model.config
         model.sources_, model.task_ = tuple(state["sources"]), state["task"]
         model.heads_ = tuple(state["heads"])
+        model.selection_ = (SourceSelection.from_dict(state["selection"])
+                            if "selection" in state else None)
         t = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
         model.tables_ = SourceTables(t["tables.user"], t["tables.item"],
                                      t["tables.user_mask"].bool(), t["tables.item_mask"].bool())
