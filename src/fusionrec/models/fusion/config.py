@@ -31,7 +31,9 @@ class FusionConfig:
       listed source the data lacks is an error.
     - ``fusion``: ``concat`` | ``weighted`` (learned softmax weights) | ``gated`` (per-row
       attention gate); ``source_dropout``: probability of dropping a whole source per row in
-      training.
+      training; ``item_id_dropout``: that probability for the items' ``interactions`` (ID)
+      source alone (None: ``source_dropout``). Raised towards 1 it trains the item side as
+      the content-only tower a cold item gets (DropoutNet), at some cost to warm items.
     - ``heads``: ``"auto"`` (CTR + retrieval for CTR splits, retrieval for top-K) or a list;
       ``retrieval_weight`` scales the retrieval loss against the CTR loss (multi-task).
     - ``retrieval_loss``: ``bpr`` (``n_negatives`` per positive, none of the user's training
@@ -85,6 +87,7 @@ class FusionConfig:
     sources: str | tuple[str, ...] = "all"
     fusion: str = "concat"
     source_dropout: float = 0.1
+    item_id_dropout: float | None = None
     heads: str | tuple[str, ...] = "auto"
     retrieval_loss: str = "bpr"
     retrieval_weight: float = 1.0
@@ -129,6 +132,8 @@ class FusionConfig:
             _fail("fusion", f"must be one of {FUSIONS}", self.fusion)
         if not 0 <= self.source_dropout < 1:
             _fail("source_dropout", "must be in [0, 1)", self.source_dropout)
+        if self.item_id_dropout is not None and not 0 <= self.item_id_dropout <= 1:
+            _fail("item_id_dropout", "must be null or in [0, 1]", self.item_id_dropout)
         if self.heads != "auto":
             heads = (self.heads,) if isinstance(self.heads, str) else tuple(self.heads)
             object.__setattr__(self, "heads", heads)
@@ -209,6 +214,13 @@ class FusionConfig:
 
         return LMTuning(self.lm_mode, self.lm_top_k, self.lora_r, 2 * self.lora_r, 0.1,
                         self.prefix_tokens)
+
+    def item_dropout(self, sources: tuple[str, ...]) -> tuple[float, ...] | None:
+        """Per-source dropout of the item side for ``sources`` (None: ``source_dropout``)."""
+        if self.item_id_dropout is None:
+            return None
+        return tuple(self.item_id_dropout if s == "interactions" else self.source_dropout
+                     for s in sources)
 
     def resolved_heads(self, task: str) -> tuple[str, ...]:
         if self.heads != "auto":

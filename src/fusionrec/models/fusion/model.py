@@ -49,9 +49,12 @@ class FusionScorer(nn.Module):
                  source_dropout: float = 0.0, heads: tuple[str, ...] = ("retrieval",),
                  hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0,
                  cross_source: bool = False, cosine_scale: float = 0.0,
-                 negative_pool: torch.Tensor | None = None) -> None:
+                 negative_pool: torch.Tensor | None = None,
+                 item_dropout: tuple[float, ...] | None = None) -> None:
         super().__init__()
         self.cosine_scale = cosine_scale
+        # per-source dropout of the item side (default: source_dropout for every source)
+        self.item_dropout = None if item_dropout is None else SourceDropout(item_dropout)
         # (n_items,) bool, None: every item. In a full softmax only these items are negatives
         # (the others score -inf): an item without training interactions is no evidence
         # against any user, and under cold-items it is a held-out item to be scored later.
@@ -71,7 +74,7 @@ class FusionScorer(nn.Module):
     def fuse(self, side: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x (B, S, d)``, ``mask (B, S)`` -> ``(B, D)``, dropping sources in training."""
         if side == "item":
-            fused = self.item_fusion(x, self.dropout(mask), mask)
+            fused = self.item_fusion(x, (self.item_dropout or self.dropout)(mask), mask)
             return fused if not self.cosine_scale else F.normalize(fused, dim=-1)
         fused = self.user_fusion(x, self.dropout(mask), mask)
         if self.user_mix is not None:

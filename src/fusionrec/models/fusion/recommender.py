@@ -140,7 +140,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         trained = graph.item_has_users() if cfg.negative_pool == "trained" else None
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
-                              cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale, trained)
+                              cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale, trained,
+                              cfg.item_dropout(self.sources_))
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
