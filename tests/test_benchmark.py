@@ -275,3 +275,26 @@ def test_every_shipped_suite_runs_what_its_entries_say(path):
                 assert used == set(entry.sources), entry.folder
             if entry.shots is not None:
                 assert config.protocol.params["shots"] == entry.shots, entry.folder
+
+
+def test_include_brings_in_another_suites_entries_and_published_figures(tmp_path):
+    quick = str(REPO / "configs" / "quickstart-popularity.yaml")
+    (tmp_path / "cold.yaml").write_text(yaml.safe_dump({
+        "name": "cold", "seeds": [0, 1], "entries": [{"name": "pop", "config": quick}],
+        "published": [{"model": "P", "metrics": {"auc": 0.5}, "source": "paper"}]}))
+    path = _suite(tmp_path, [{"name": "pop", "config": quick}], include=["cold.yaml"])
+    suite = load_suite(path)
+    # same label, own run folder (prefixed with the included suite's name), own seeds
+    assert [(e.label, e.folder, e.seeds) for e in suite.entries] == [
+        ("pop", "pop", (0,)), ("pop", "cold-pop", (0, 1))]
+    assert [p.model for p in suite.published] == ["P"]
+
+
+@pytest.mark.parametrize("include, message", [
+    ("cold.yaml", "include must be a list"), (["suite.yaml"], "cannot include itself"),
+    (["missing.yaml"], "missing.yaml")])
+def test_a_bad_include_names_the_problem(tmp_path, include, message):
+    quick = str(REPO / "configs" / "quickstart-popularity.yaml")
+    path = _suite(tmp_path, [{"name": "pop", "config": quick}], include=include)
+    with pytest.raises(ConfigError, match=message):
+        load_suite(path)

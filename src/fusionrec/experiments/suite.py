@@ -28,6 +28,9 @@ published numbers. Loaded from YAML and validated (errors name the key)::
     published:
       - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
          dataset: lastfm-kg, protocol: ctr-kgcn}    # dataset/protocol: optional filters
+    include: [ml100k-cold-items.yaml]  # optional: every entry of these suites too, run folders
+                                       # <included suite's name>-<folder>, with their seeds and
+                                       # published figures (not their ablation or description)
 
 Relative config paths resolve against the suite's folder, then its parent (so a suite in
 ``benchmarks/`` can name ``configs/x.yaml``), then the working directory.
@@ -235,23 +238,27 @@ def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML."""
     path = Path(path)
     raw = read_yaml(path, "suite")
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("entries"), list) \
-            or not raw["entries"]:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("entries", []), list) \
+            or not (raw.get("entries") or raw.get("include")):
         raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
     known = {"name", "description", "seeds", "metrics", "entries", "published", "ablation",
-             "peer_python"}
+             "peer_python", "include"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
     seeds = _int_list(raw.get("seeds", [0]), "seeds")
-    entries = tuple(e for i, raw_entry in enumerate(raw["entries"])
+    entries = tuple(e for i, raw_entry in enumerate(raw.get("entries") or [])
                     for e in _entries(raw_entry, i, seeds, path.parent))
+    included = _included(raw.get("include"), path)
+    entries += tuple(dataclasses.replace(e, folder_name=f"{suite.name}-{e.folder}")
+                     for suite in included for e in suite.entries)
     names = [e.folder for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{path}: entry names must be unique; give a name to {duplicated}")
     metrics, protocol_metrics = _metrics(raw.get("metrics"), path)
     published = tuple(_published(p, i) for i, p in enumerate(raw.get("published") or []))
+    published += tuple(p for suite in included for p in suite.published if p not in published)
     ablation = None
     if raw.get("ablation") is not None:
         from fusionrec.experiments.ablation import AblationSpec
@@ -264,6 +271,21 @@ def load_suite(path: str | Path) -> Suite:
                  metrics=metrics, description=str(raw.get("description") or "").strip(),
                  path=path, ablation=ablation, protocol_metrics=protocol_metrics,
                  peer_python=_peer_python(raw.get("peer_python"), path))
+
+
+def _included(value: Any, path: Path) -> tuple[Suite, ...]:
+    """The suites named by ``include`` (paths relative to this suite's folder, like configs)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{path}: include must be a list of suite paths, got {value!r}")
+    found = []
+    for name in value:
+        target = resolve_config_path(name, path.parent)
+        if Path(target).resolve() == path.resolve():
+            raise ConfigError(f"{path}: a suite cannot include itself")
+        found.append(load_suite(target))
+    return tuple(found)
 
 
 def _metrics(value: Any, path: Path) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
