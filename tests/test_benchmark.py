@@ -298,3 +298,13 @@ def test_a_bad_include_names_the_problem(tmp_path, include, message):
     path = _suite(tmp_path, [{"name": "pop", "config": quick}], include=include)
     with pytest.raises(ConfigError, match=message):
         load_suite(path)
+
+
+def test_entry_table_names_the_dataset_and_protocol_its_records_carry(tmp_path):
+    from fusionrec.experiments.benchmark import entry_table
+
+    suite = load_suite(REPO / "benchmarks" / "amazon-ecommerce.yaml")
+    tables = {entry_table(e) for e in suite.entries}
+    assert tables == {("amazon-instruments-items", "loo-temporal")}
+    shipped = json.loads((REPO / "benchmarks/results/amazon-ecommerce/results.json").read_text())
+    assert {(r["dataset"], r["protocol"]) for r in shipped} == tables

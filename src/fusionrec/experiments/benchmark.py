@@ -85,6 +85,12 @@ def _label(raw: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     return dataset, get("protocol", "name") or "topk-random", get("model", "name") or "bpr-mf"
 
 
+def entry_table(entry: SuiteEntry) -> tuple[str | None, str | None]:
+    """The ``(dataset, protocol)`` table an entry's rows land in, as its records name them."""
+    dataset, protocol, _ = _label(_raw_sections(entry, entry.run_overrides(entry.seeds[0])))
+    return dataset, protocol
+
+
 class _SourceLookup:
     """Sources a run used: the fitted model's ``used_sources()`` when it declares them, else
     the sources of the dataset it was given (loaded once per data config)."""
