@@ -24,10 +24,11 @@ def run_rows(out: Path, data_dir: str | None) -> list[dict]:
     rows = []
     for run in sorted(out.glob("runs/*/seed-*")):
         record_path = run / "record.json"
-        if not record_path.exists():  # failed or refused: nothing to score
-            continue
+        peer = (run / "peer.json").exists()
+        if not record_path.exists() or not (peer or (run / "manifest.json").exists()):
+            continue  # failed or refused: nothing to score
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        if (run / "peer.json").exists():
+        if peer:
             peer = json.loads((run / "peer.json").read_text(encoding="utf-8"))
             valid = peer["chosen"]["valid"]
         else:
