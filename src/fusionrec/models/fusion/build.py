@@ -55,6 +55,15 @@ def resolve_sources(config: FusionConfig, features: Dataset) -> tuple[str, ...]:
     return tuple(s for s in FUSABLE_SOURCES if s in config.sources)
 
 
+def cold_user_sources(sources: tuple[str, ...], config: FusionConfig) -> tuple[bool, ...]:
+    """Per source, whether a user with no training interaction has it: attributes and friends
+    do; IDs and the profiles of the user's items (item attributes, KG, ``item_text`` unless
+    it is the user's own text alone, ``text_user: lm``) do not."""
+    native = {"user_attributes", "social"} | ({"item_text"} if config.text_user == "lm"
+                                               else set())
+    return tuple(name in native for name in sources)
+
+
 def load_text_features(features: Dataset, encoder):
     """LM embeddings of the split's users and items via the LM layer (cached there);
     ``encoder``: an ``EncoderConfig`` or a mapping of its fields."""

@@ -31,6 +31,12 @@ class FusionConfig:
     - ``fusion``: ``concat`` | ``weighted`` (learned softmax weights) | ``gated`` (per-row
       attention gate); ``source_dropout``: probability of dropping a whole source per row in
       training.
+    - ``cold_user_dropout``: probability, per training row, that the user is shown as a user
+      with no training interaction (DropoutNet-style): the user keeps only the sources such a
+      user has (``user_attributes``, ``social``, and ``item_text`` with ``text_user: lm``;
+      IDs and every profile of the user's items are masked). On a cold-users split, where a
+      test user has only those, this is what teaches the fusion to score from them; 0 (off)
+      on warm splits.
     - ``heads``: ``"auto"`` (CTR + retrieval for CTR splits, retrieval for top-K) or a list;
       ``retrieval_weight`` scales the retrieval loss against the CTR loss (multi-task).
     - ``retrieval_loss``: ``bpr`` (``n_negatives`` per positive, none of the user's training
@@ -77,6 +83,7 @@ class FusionConfig:
     sources: str | tuple[str, ...] = "all"
     fusion: str = "concat"
     source_dropout: float = 0.1
+    cold_user_dropout: float = 0.0
     heads: str | tuple[str, ...] = "auto"
     retrieval_loss: str = "bpr"
     retrieval_weight: float = 1.0
@@ -120,6 +127,8 @@ class FusionConfig:
             _fail("fusion", f"must be one of {FUSIONS}", self.fusion)
         if not 0 <= self.source_dropout < 1:
             _fail("source_dropout", "must be in [0, 1)", self.source_dropout)
+        if not 0 <= self.cold_user_dropout <= 1:
+            _fail("cold_user_dropout", "must be in [0, 1]", self.cold_user_dropout)
         if self.heads != "auto":
             heads = (self.heads,) if isinstance(self.heads, str) else tuple(self.heads)
             object.__setattr__(self, "heads", heads)
