@@ -135,6 +135,26 @@ def test_feature_bags_average_columns_and_split_multi_values():
     np.testing.assert_allclose(own[2], 0)
 
 
+def test_rare_attribute_values_are_dropped_and_rows_re_averaged():
+    from fusionrec.models.fusion.attribute_features import drop_rare_features
+
+    attrs = Attributes({"gender": np.array(["F", "M", "F", "M"], dtype=object),
+                        "zip": np.array(["111", "222", "111", "333"], dtype=object)})
+    bags = feature_bags(attrs, None, n_rows=4)
+    assert bags.features == ("gender=F", "gender=M", "zip=111", "zip=222", "zip=333")
+    counted = np.array([True, True, True, False])  # rows 0-2 have a training interaction
+    kept = drop_rare_features(bags, counted, min_rows=1)  # zip 333: on row 3 alone
+    assert kept.features == bags.features  # names still line up with the embedding rows
+    np.testing.assert_allclose(kept.bag.toarray(), [[0.5, 0, 0.5, 0, 0], [0, 0.5, 0, 0.5, 0],
+                                                    [0.5, 0, 0.5, 0, 0], [0, 1, 0, 0, 0]])
+    kept = drop_rare_features(bags, counted, min_rows=2)  # M and 222: on one such row
+    np.testing.assert_allclose(kept.bag.toarray()[[0, 2]], [[0.5, 0, 0.5, 0, 0]] * 2)
+    assert kept.has_rows.tolist() == [True, False, True, False]  # nothing left: masked
+    assert FusionConfig(attribute_min_rows=3).attribute_min_rows == 3
+    with pytest.raises(ValueError, match="attribute_min_rows"):
+        FusionConfig(attribute_min_rows=-1)
+
+
 def test_training_graph_without_drops_only_the_given_edges():
     graph = TrainingGraph.from_pairs([0, 0, 1, 1], [0, 1, 1, 1], n_users=2, n_items=3)
     assert len(graph.users) == 3  # the repeated (1, 1) counts once

@@ -62,6 +62,11 @@ class FusionConfig:
       own edge); without it the CTR head learns "edge present" and is overconfident on test.
     - ``mask_cold_ids``: the ``interactions`` source counts as missing for users and items
       with no training interaction (their ID vectors are untrained noise; see ``IDEncoder``).
+    - ``attribute_min_rows``: 0 (off) or ``n``: an attribute value (or tag) carried by fewer
+      than ``n`` users (items) with a training interaction is dropped from
+      ``user_attributes`` (``item_attributes``): a value no such row has never trains, and one
+      only a few have acts as their ID (ML-100K zip codes: ~800 values for 943 users), which
+      a new user's value cannot match.
     - ``text_hidden``: hidden width of the LM adapter (0: one linear map, cheaper on many items);
       ``text_user``: a user's text vector is the ``profile`` (mean of their training items'
       text vectors), the adapted LM embedding of the user's own text (``lm``), or ``both``.
@@ -99,6 +104,7 @@ class FusionConfig:
     mlp_dropout: float = 0.1  # dropout between the MLP layers
     init_std: float = 0.1  # standard deviation of the ID tables' normal initialisation
     mask_cold_ids: bool = False
+    attribute_min_rows: int = 0
     cross_source: bool = False
     cosine_scale: float = 0.0
     hide_batch_edges: bool = True
@@ -147,6 +153,9 @@ class FusionConfig:
         for key in ("layers", "social_layers", "kg_layers"):
             if getattr(self, key) < 0:
                 _fail(key, "must be >= 0", getattr(self, key))
+        if not isinstance(self.attribute_min_rows, int) or self.attribute_min_rows < 0:
+            _fail("attribute_min_rows", "must be an int >= 0 (0: keep every value)",
+                  self.attribute_min_rows)
         if self.text_hidden < 0:
             _fail("text_hidden", "must be >= 0", self.text_hidden)
         if self.text_user not in ("profile", "lm", "both"):
