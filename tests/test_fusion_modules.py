@@ -11,8 +11,8 @@ import torch
 from fusionrec.data.schema import Attributes, Tags, Vocabulary
 from fusionrec.models.fusion.attribute_features import feature_bags, own_tag_bag, tag_matrix
 from fusionrec.models.fusion.config import FusionConfig
-from fusionrec.models.fusion.fusion import (ConcatFusion, GatedFusion, SourceDropout,
-                                            WeightedFusion)
+from fusionrec.models.fusion.fusion import (ColdRowDropout, ConcatFusion, GatedFusion,
+                                            SourceDropout, WeightedFusion)
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
 from fusionrec.models.fusion.model import FusionScorer
 from fusionrec.models.fusion.losses import (bce_loss, bpr_loss, full_softmax_loss,
@@ -156,6 +156,26 @@ def test_feature_bags_average_columns_and_split_multi_values():
     np.testing.assert_allclose(own[2], 0)
 
 
+def test_rare_attribute_values_are_dropped_and_rows_re_averaged():
+    from fusionrec.models.fusion.attribute_features import drop_rare_features
+
+    attrs = Attributes({"gender": np.array(["F", "M", "F", "M"], dtype=object),
+                        "zip": np.array(["111", "222", "111", "333"], dtype=object)})
+    bags = feature_bags(attrs, None, n_rows=4)
+    assert bags.features == ("gender=F", "gender=M", "zip=111", "zip=222", "zip=333")
+    counted = np.array([True, True, True, False])  # rows 0-2 have a training interaction
+    kept = drop_rare_features(bags, counted, min_rows=1)  # zip 333: on row 3 alone
+    assert kept.features == bags.features  # names still line up with the embedding rows
+    np.testing.assert_allclose(kept.bag.toarray(), [[0.5, 0, 0.5, 0, 0], [0, 0.5, 0, 0.5, 0],
+                                                    [0.5, 0, 0.5, 0, 0], [0, 1, 0, 0, 0]])
+    kept = drop_rare_features(bags, counted, min_rows=2)  # M and 222: on one such row
+    np.testing.assert_allclose(kept.bag.toarray()[[0, 2]], [[0.5, 0, 0.5, 0, 0]] * 2)
+    assert kept.has_rows.tolist() == [True, False, True, False]  # nothing left: masked
+    assert FusionConfig(attribute_min_rows=3).attribute_min_rows == 3
+    with pytest.raises(ValueError, match="attribute_min_rows"):
+        FusionConfig(attribute_min_rows=-1)
+
+
 def test_training_graph_without_drops_only_the_given_edges():
     graph = TrainingGraph.from_pairs([0, 0, 1, 1], [0, 1, 1, 1], n_users=2, n_items=3)
     assert len(graph.users) == 3  # the repeated (1, 1) counts once
@@ -178,6 +198,33 @@ def test_id_source_is_missing_for_cold_users_and_items_only_when_asked():
     assert FusionConfig(mask_cold_ids=True).to_dict()["mask_cold_ids"] is True
 
 
+def test_cold_row_dropout_keeps_only_the_cold_sources_of_the_rows_it_picks():
+    cold = torch.tensor([False, True, True])  # e.g. IDs, attributes, own text
+    mask = torch.tensor([[True, True, True], [True, False, True], [True, False, False]] * 200)
+    dropout = ColdRowDropout(0.5, cold).train()
+    torch.manual_seed(0)
+    out = dropout(mask)
+    shown_cold = (out == (mask & cold)).all(1) & (out != mask).any(1)
+    untouched = (out == mask).all(1)
+    assert (shown_cold | untouched).all()  # a row is either left as it is or made cold whole
+    assert 0.4 < shown_cold[0::3].float().mean() < 0.6  # about p of the rows with an ID
+    assert not out[2::3].any(1).all()  # a row with nothing but its ID can end with no source
+    assert torch.equal(ColdRowDropout(1.0, cold).train()(mask), mask & cold)
+    assert torch.equal(ColdRowDropout(1.0, cold).eval()(mask), mask)  # training only
+    assert torch.equal(ColdRowDropout(1.0, None).train()(mask), mask)
+
+
+def test_cold_user_sources_are_what_a_user_without_interactions_has():
+    from fusionrec.models.fusion.build import cold_user_sources
+
+    sources = ("interactions", "user_attributes", "item_attributes", "item_text", "social", "kg")
+    assert cold_user_sources(sources, FusionConfig(text_user="lm")) == (
+        False, True, False, True, True, False)
+    # the text vector of "both" and "profile" mixes in the user's items: not a cold user's
+    for text_user in ("both", "profile"):
+        assert cold_user_sources(sources, FusionConfig(text_user=text_user))[3] is False
+
+
 def test_config_validates_and_round_trips():
     config = FusionConfig(sources=["kg", "interactions"], hidden=[32], heads="ctr")
     assert config.sources == ("kg", "interactions") and config.heads == ("ctr",)
@@ -185,7 +232,7 @@ def test_config_validates_and_round_trips():
     assert FusionConfig().resolved_heads("ctr") == ("ctr", "retrieval")
     assert FusionConfig().resolved_heads("topk") == ("retrieval",)
     for bad in ({"sources": ["pictures"]}, {"fusion": "sum"}, {"source_dropout": 1.0},
-                {"item_id_dropout": 1.5},
+                {"item_id_dropout": 1.5}, {"cold_user_dropout": 1.5}, {"cold_user_dropout": -0.1},
                 {"heads": ["rank"]}, {"embedding_dim": 0}, {"retrieval_loss": "hinge"}):
         with pytest.raises(ValueError, match="fusion params"):
             FusionConfig(**bad)

@@ -256,6 +256,23 @@ def test_cosine_scale_scores_are_scaled_cosines_plus_the_item_bias(topk_split, t
                                rtol=1e-5, atol=1e-5)
 
 
+def test_cold_user_dropout_trains_users_on_the_sources_a_cold_user_has(topk_split):
+    from fusionrec.models.fusion.model import FusionScorer
+
+    cold = torch.tensor([False, True, True])
+    scorer = FusionScorer(3, 4, 6, cold_user_dropout=1.0, cold_user_sources=cold).train()
+    x, mask = torch.randn(5, 3, 4), torch.ones(5, 3, dtype=torch.bool)
+    shown_cold = scorer.fuse("user", x, mask)
+    torch.testing.assert_close(shown_cold, scorer.eval().fuse("user", x, mask & cold))
+    assert not torch.allclose(shown_cold, scorer.fuse("user", x, mask))  # eval: as they are
+
+    model = _model(sources=["interactions", "user_attributes", "item_text"], text_user="lm",
+                   mask_cold_ids=True, cold_user_dropout=0.5)
+    model.set_text_features(_text(topk_split.features)).fit(topk_split)
+    assert model.module_.scorer.cold_users.cold.tolist() == [False, True, True]
+    assert model.module_.scorer.cold_users.p == 0.5
+
+
 @pytest.mark.parametrize("loss", ["full_softmax", "softmax", "bpr"])
 def test_negative_pool_trained_never_trains_held_out_items_as_negatives(world, loss):
     # Under cold-items the held-out items have no training interaction. With every item as a

@@ -113,6 +113,18 @@ def feature_bags(attributes: Attributes | None, tags: Tags | None, n_rows: int) 
     return FeatureBags(_row_normalise(bag), _numeric_block(numeric, n_rows), tuple(features))
 
 
+def drop_rare_features(bags: FeatureBags, counted: np.ndarray, min_rows: int) -> FeatureBags:
+    """``bags`` without the features that fewer than ``min_rows`` of the ``counted`` rows
+    ``(n_rows,)`` bool (those with a training interaction) carry: their columns are zeroed and
+    every row re-averaged over what it keeps (the feature list stays, so names still line up).
+    A value seen on no such row never trains (its embedding is noise on a new row), and one
+    seen on a single row is that row's ID in disguise (ML-100K zip codes)."""
+    seen = bags.bag[np.asarray(counted, dtype=bool)]
+    support = np.bincount(seen.indices, minlength=bags.bag.shape[1])
+    keep = sp.diags((support >= min_rows).astype(np.float64))
+    return FeatureBags(_row_normalise(bags.bag @ keep), bags.numeric, bags.features)
+
+
 def own_tag_bag(tags: Tags, n_users: int, bags: FeatureBags) -> sp.csr_matrix:
     """``(n_users, n_features)``: the tags each user assigned, laid out in ``bags``' feature
     space (tags come last), each non-empty row summing to 1."""

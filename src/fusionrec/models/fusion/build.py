@@ -55,6 +55,15 @@ def resolve_sources(config: FusionConfig, features: Dataset) -> tuple[str, ...]:
     return tuple(s for s in FUSABLE_SOURCES if s in config.sources)
 
 
+def cold_user_sources(sources: tuple[str, ...], config: FusionConfig) -> tuple[bool, ...]:
+    """Per source, whether a user with no training interaction has it: attributes and friends
+    do; IDs and the profiles of the user's items (item attributes, KG, ``item_text`` unless
+    it is the user's own text alone, ``text_user: lm``) do not."""
+    native = {"user_attributes", "social"} | ({"item_text"} if config.text_user == "lm"
+                                               else set())
+    return tuple(name in native for name in sources)
+
+
 def load_text_features(features: Dataset, encoder):
     """LM embeddings of the split's users and items via the LM layer (cached there);
     ``encoder``: an ``EncoderConfig`` or a mapping of its fields."""
@@ -86,7 +95,8 @@ def load_live_lm(features: Dataset, config: FusionConfig):
 def _attribute_encoder(features: Dataset, side: str, graph: TrainingGraph,
                        config: FusionConfig) -> nn.Module:
     from fusionrec.models.fusion.attribute_encoder import AttributeEncoder
-    from fusionrec.models.fusion.attribute_features import feature_bags, own_tag_bag
+    from fusionrec.models.fusion.attribute_features import drop_rare_features, feature_bags, \
+        own_tag_bag
 
     extra = None
     if side == "item":
@@ -97,6 +107,9 @@ def _attribute_encoder(features: Dataset, side: str, graph: TrainingGraph,
             extra = own_tag_bag(tags, features.n_users, native)
     else:
         native = feature_bags(features.user_attributes, None, features.n_users)
+    if config.attribute_min_rows:
+        counted = graph.item_has_users() if side == "item" else graph.user_has_items()
+        native = drop_rare_features(native, counted.numpy(), config.attribute_min_rows)
     if not native.bag.shape[1] and not native.numeric.shape[1]:
         raise MissingSourceError(f"fusion: {side}_attributes of {features.name!r} has no "
                                  "usable column")

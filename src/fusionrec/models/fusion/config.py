@@ -38,6 +38,12 @@ class FusionConfig:
       training; ``item_id_dropout``: that probability for the items' ``interactions`` (ID)
       source alone (None: ``source_dropout``). Raised towards 1 it trains the item side as
       the content-only tower a cold item gets (DropoutNet), at some cost to warm items.
+    - ``cold_user_dropout``: probability, per training row, that the user is shown as a user
+      with no training interaction (DropoutNet-style): the user keeps only the sources such a
+      user has (``user_attributes``, ``social``, and ``item_text`` with ``text_user: lm``;
+      IDs and every profile of the user's items are masked). On a cold-users split, where a
+      test user has only those, this is what teaches the fusion to score from them; 0 (off)
+      on warm splits.
     - ``heads``: ``"auto"`` (CTR + retrieval for CTR splits, retrieval for top-K) or a list;
       ``retrieval_weight`` scales the retrieval loss against the CTR loss (multi-task).
     - ``retrieval_loss``: ``bpr`` (``n_negatives`` per positive, none of the user's training
@@ -75,6 +81,11 @@ class FusionConfig:
       (benchmarks/results/amazon-ecommerce/).
     - ``mask_cold_ids``: the ``interactions`` source counts as missing for users and items
       with no training interaction (their ID vectors are untrained noise; see ``IDEncoder``).
+    - ``attribute_min_rows``: 0 (off) or ``n``: an attribute value (or tag) carried by fewer
+      than ``n`` users (items) with a training interaction is dropped from
+      ``user_attributes`` (``item_attributes``): a value no such row has never trains, and one
+      only a few have acts as their ID (ML-100K zip codes: ~800 values for 943 users), which
+      a new user's value cannot match.
     - ``text_hidden``: hidden width of the LM adapter (0: one linear map, cheaper on many items);
       ``text_user``: a user's text vector is the ``profile`` (mean of their training items'
       text vectors), the adapted LM embedding of the user's own text (``lm``), or ``both``.
@@ -97,6 +108,7 @@ class FusionConfig:
     fusion: str = "concat"
     source_dropout: float = 0.1
     item_id_dropout: float | None = None
+    cold_user_dropout: float = 0.0
     heads: str | tuple[str, ...] = "auto"
     retrieval_loss: str = "bpr"
     retrieval_weight: float = 1.0
@@ -113,6 +125,7 @@ class FusionConfig:
     mlp_dropout: float = 0.1  # dropout between the MLP layers
     init_std: float = 0.1  # standard deviation of the ID tables' normal initialisation
     mask_cold_ids: bool = False
+    attribute_min_rows: int = 0
     cross_source: bool = False
     cosine_scale: float = 0.0
     hide_batch_edges: bool = True
@@ -144,6 +157,8 @@ class FusionConfig:
             _fail("source_dropout", "must be in [0, 1)", self.source_dropout)
         if self.item_id_dropout is not None and not 0 <= self.item_id_dropout <= 1:
             _fail("item_id_dropout", "must be null or in [0, 1]", self.item_id_dropout)
+        if not 0 <= self.cold_user_dropout <= 1:
+            _fail("cold_user_dropout", "must be in [0, 1]", self.cold_user_dropout)
         if self.heads != "auto":
             heads = (self.heads,) if isinstance(self.heads, str) else tuple(self.heads)
             object.__setattr__(self, "heads", heads)
@@ -164,6 +179,9 @@ class FusionConfig:
         for key in ("layers", "social_layers", "kg_layers"):
             if getattr(self, key) < 0:
                 _fail(key, "must be >= 0", getattr(self, key))
+        if not isinstance(self.attribute_min_rows, int) or self.attribute_min_rows < 0:
+            _fail("attribute_min_rows", "must be an int >= 0 (0: keep every value)",
+                  self.attribute_min_rows)
         if self.text_hidden < 0:
             _fail("text_hidden", "must be >= 0", self.text_hidden)
         if self.text_user not in ("profile", "lm", "both"):

@@ -34,6 +34,24 @@ class SourceDropout(nn.Module):
         return torch.where(emptied, mask, kept)
 
 
+class ColdRowDropout(nn.Module):
+    """In training, show each row as cold with probability ``p``: its mask keeps only the
+    sources in ``cold`` ``(S,)`` bool, those a row without training interactions still has
+    (for a user: attributes, friends, their own text). A DropoutNet-style rehearsal of cold
+    start, so the fusion learns to score from those sources alone. Identity in eval mode."""
+
+    def __init__(self, p: float, cold: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.p = p
+        self.register_buffer("cold", None if cold is None else cold.bool(), persistent=False)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p <= 0 or self.cold is None:
+            return mask
+        rows = torch.rand(len(mask), 1, device=mask.device) < self.p  # (B, 1)
+        return torch.where(rows, mask & self.cold, mask)  # a row may end with no source
+
+
 def _masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
     return torch.nan_to_num(weights, nan=0.0)  # all-masked rows

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusionrec.devices import map_tensors
-from fusionrec.models.fusion.fusion import SourceDropout, make_fusion
+from fusionrec.models.fusion.fusion import ColdRowDropout, SourceDropout, make_fusion
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
 from fusionrec.models.fusion.sources import BatchRows, TrainingGraph
 
@@ -50,7 +50,9 @@ class FusionScorer(nn.Module):
                  hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0,
                  cross_source: bool = False, cosine_scale: float = 0.0,
                  negative_pool: torch.Tensor | None = None,
-                 item_dropout: tuple[float, ...] | None = None) -> None:
+                 item_dropout: tuple[float, ...] | None = None,
+                 cold_user_dropout: float = 0.0,
+                 cold_user_sources: torch.Tensor | None = None) -> None:
         super().__init__()
         self.cosine_scale = cosine_scale
         # per-source dropout of the item side (default: source_dropout for every source)
@@ -60,6 +62,8 @@ class FusionScorer(nn.Module):
         # against any user, and under cold-items it is a held-out item to be scored later.
         self.register_buffer("negative_pool", negative_pool, persistent=False)
         self.dropout = SourceDropout(source_dropout)
+        # (S,) bool: the sources a user without training interactions has (training only)
+        self.cold_users = ColdRowDropout(cold_user_dropout, cold_user_sources)
         self.user_fusion = make_fusion(fusion, n_sources, dim)
         self.item_fusion = make_fusion(fusion, n_sources, dim)
         out_dim = self.user_fusion.out_dim
@@ -76,6 +80,7 @@ class FusionScorer(nn.Module):
         if side == "item":
             fused = self.item_fusion(x, (self.item_dropout or self.dropout)(mask), mask)
             return fused if not self.cosine_scale else F.normalize(fused, dim=-1)
+        mask = self.cold_users(mask)  # what this row's user has, shown cold or not
         fused = self.user_fusion(x, self.dropout(mask), mask)
         if self.user_mix is not None:
             fused = fused + self.user_mix(fused)

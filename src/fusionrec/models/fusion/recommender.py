@@ -117,9 +117,11 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         return fit_with_runner(self, split, self.trainer, self.runner)
 
     def build(self, split: Split, config: TrainerConfig):
+        import torch
+
         from fusionrec.models.common.sampling import NegativeSampler
-        from fusionrec.models.fusion.build import build_encoders, load_live_lm, \
-            load_text_features, resolve_sources
+        from fusionrec.models.fusion.build import build_encoders, cold_user_sources, \
+            load_live_lm, load_text_features, resolve_sources
         from fusionrec.models.fusion.model import FusionModel, FusionScorer
         from fusionrec.models.fusion.sources import TrainingGraph
 
@@ -160,7 +162,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
                               cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale, trained,
-                              cfg.item_dropout(self.sources_))
+                              cfg.item_dropout(self.sources_), cfg.cold_user_dropout,
+                              torch.tensor(cold_user_sources(self.sources_, cfg)))
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
