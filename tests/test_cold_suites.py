@@ -32,7 +32,8 @@ def test_cold_suite_makes_valid_run_configs(name):
     assert [e.label for e in suite.entries] == ROWS + list(lm_rows)
     splits = set()
     for entry in suite.entries:
-        assert entry.seeds == (0, 1, 2)
+        # the fine-tuned rows run seed 0 only on CPU (the suite says why)
+        assert entry.seeds == ((0,) if entry.label in lm_rows else (0, 1, 2))
         for seed in entry.seeds:
             config = load_config(entry.config, entry.run_overrides(seed))
             assert (config.protocol.name, config.protocol.seed) == (protocol, seed)
