@@ -14,6 +14,7 @@ from fusionrec.models.fusion.config import FusionConfig
 from fusionrec.models.fusion.fusion import (ConcatFusion, GatedFusion, SourceDropout,
                                             WeightedFusion)
 from fusionrec.models.fusion.heads import CTRHead, RetrievalHead
+from fusionrec.models.fusion.model import FusionScorer
 from fusionrec.models.fusion.losses import (bce_loss, bpr_loss, full_softmax_loss,
                                             sampled_softmax_loss)
 from fusionrec.models.fusion.sources import TrainingGraph
@@ -68,6 +69,26 @@ def test_source_dropout_drops_rows_sources_but_never_all():
     assert kept[:, :2].float().mean().item() == pytest.approx(0.75, abs=0.03)
     dropout.eval()
     assert torch.equal(dropout(mask), mask)
+
+
+def test_per_source_dropout_can_always_drop_one_source():
+    # item_id_dropout: 1 drops the items' ID source whenever another source is available
+    dropout = SourceDropout((1.0, 0.0))
+    mask = torch.ones(100, 2, dtype=torch.bool)
+    mask[:10, 1] = False  # rows with the ID source alone keep it
+    kept = dropout(mask)
+    assert not kept[10:, 0].any() and kept[10:, 1].all()
+    assert kept[:10, 0].all()
+
+
+def test_item_id_dropout_applies_to_the_item_side_only():
+    scorer = FusionScorer(2, 4, 6, source_dropout=0.0, item_dropout=(1.0, 0.0)).train()
+    x = torch.randn(5, 2, 4)
+    mask = torch.ones(5, 2, dtype=torch.bool)
+    content_only = scorer.item_fusion(x, torch.tensor([[False, True]] * 5), mask)
+    torch.testing.assert_close(scorer.fuse("item", x, mask), content_only)
+    both = scorer.user_fusion(x, mask, mask)
+    torch.testing.assert_close(scorer.fuse("user", x, mask), both)
 
 
 def test_heads_shapes_and_retrieval_is_a_biased_dot_product():
@@ -164,6 +185,7 @@ def test_config_validates_and_round_trips():
     assert FusionConfig().resolved_heads("ctr") == ("ctr", "retrieval")
     assert FusionConfig().resolved_heads("topk") == ("retrieval",)
     for bad in ({"sources": ["pictures"]}, {"fusion": "sum"}, {"source_dropout": 1.0},
+                {"item_id_dropout": 1.5},
                 {"heads": ["rank"]}, {"embedding_dim": 0}, {"retrieval_loss": "hinge"}):
         with pytest.raises(ValueError, match="fusion params"):
             FusionConfig(**bad)

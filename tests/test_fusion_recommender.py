@@ -254,3 +254,47 @@ def test_cosine_scale_scores_are_scaled_cosines_plus_the_item_bias(topk_split, t
     model.save(tmp_path)
     np.testing.assert_allclose(FusionRecommender.load(tmp_path).score_all(users), scores,
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["full_softmax", "softmax", "bpr"])
+def test_negative_pool_trained_never_trains_held_out_items_as_negatives(world, loss):
+    # Under cold-items the held-out items have no training interaction. With every item as a
+    # negative, each step pushes their content vectors and retrieval bias away from every user;
+    # with negative_pool: trained they get no gradient at all from the loss.
+    split = make_split(world, "cold-items", seed=0)
+    cold = torch.tensor(split.cold.entities)
+    params = {"retrieval_loss": loss, "n_negatives": 64 if loss == "softmax" else 4,
+              "sources": ["interactions", "item_text"], "mask_cold_ids": True,
+              "trainer": {**FAST["trainer"], "epochs": 1}}
+    grads = {}
+    for pool in ("all", "trained"):
+        model = _model(negative_pool=pool, **params).set_text_features(_text(split.features))
+        module = model.build(split, model.trainer)
+        module.train()
+        batches = list(model.training_batches(split, 4096, np.random.default_rng(0)))
+        if pool == "trained" and loss != "full_softmax":
+            drawn = torch.cat([b.negatives.reshape(-1) for b in batches])
+            assert not torch.isin(drawn, cold).any()
+        for batch in batches:
+            model.loss(module, batch).backward()
+        bias = module.scorer.retrieval.item_bias.grad
+        grads[pool] = bias[cold].abs().sum().item()
+    assert grads["all"] > 0  # the bug this param fixes: cold items were negatives
+    assert grads["trained"] == 0
+
+
+def test_negative_pool_masks_the_full_softmax_outside_the_pool():
+    from fusionrec.models.fusion.model import FusionScorer, SourceTables
+
+    pool = torch.tensor([True, False, True, True, False, True])
+    scorer = FusionScorer(1, 4, 6, negative_pool=pool).train()
+    tables = SourceTables(torch.randn(3, 1, 4), torch.randn(6, 1, 4),
+                          torch.ones(3, 1, dtype=torch.bool), torch.ones(6, 1, dtype=torch.bool))
+    out = scorer(tables, torch.tensor([0, 1, 2]), torch.tensor([0, 2, 5]), torch.arange(6))
+    assert torch.isinf(out["negative"][:, ~pool]).all()
+    assert torch.isfinite(out["negative"][:, pool]).all()
+
+
+def test_negative_pool_must_be_known():
+    with pytest.raises(ValueError, match="negative_pool"):
+        FusionConfig(negative_pool="warm")

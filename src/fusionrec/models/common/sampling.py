@@ -18,17 +18,32 @@ from fusionrec.models.common.ranking import SeenItems
 
 class NegativeSampler:
     """Uniform items a user has no training positive for: rejection sampling against sorted
-    ``user * n_items + item`` keys (one sampler for every model family and for retraining)."""
+    ``user * n_items + item`` keys (one sampler for every model family and for retraining).
 
-    def __init__(self, keys: np.ndarray, n_items: int) -> None:
+    ``candidates`` (sorted item indices, None: every item) limits the draws to those items,
+    e.g. the items with a training interaction, so that items held out of training (cold
+    items, scored later from their content) are never trained as negatives."""
+
+    def __init__(self, keys: np.ndarray, n_items: int,
+                 candidates: np.ndarray | None = None) -> None:
         self.n_items = n_items
         self._keys = np.asarray(keys, np.int64)  # ascending
+        self.candidates = None if candidates is None else np.asarray(candidates, np.int64)
+        if self.candidates is not None and not len(self.candidates):
+            raise ValueError("NegativeSampler: candidates is empty; there is no item to draw")
 
     @classmethod
-    def from_pairs(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "NegativeSampler":
+    def from_pairs(cls, users: np.ndarray, items: np.ndarray, n_items: int,
+                   candidates: np.ndarray | None = None) -> "NegativeSampler":
         """Excluding every ``(users[i], items[i])`` pair."""
         return cls(np.unique(np.asarray(users, np.int64) * n_items
-                             + np.asarray(items, np.int64)), n_items)
+                             + np.asarray(items, np.int64)), n_items, candidates)
+
+    def uniform(self, rng: np.random.Generator, size) -> np.ndarray:
+        """Items drawn uniformly from the candidates (no check against seen pairs)."""
+        if self.candidates is None:
+            return rng.integers(0, self.n_items, size=size)
+        return self.candidates[rng.integers(0, len(self.candidates), size=size)]
 
     @classmethod
     def from_seen(cls, seen: SeenItems, n_items: int) -> "NegativeSampler":
@@ -39,7 +54,7 @@ class NegativeSampler:
     def draw(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(len(users), n)`` items; a user who has seen nearly every item may keep a clash."""
         keys, n_items = self._keys, self.n_items
-        draw = rng.integers(0, n_items, size=(len(users), n))
+        draw = self.uniform(rng, (len(users), n))
         if not len(keys):
             return draw
         for _ in range(20):
@@ -48,7 +63,7 @@ class NegativeSampler:
             clash = keys[pos] == flat
             if not clash.any():
                 break
-            draw[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+            draw[clash] = self.uniform(rng, int(clash.sum()))
         return draw
 
 

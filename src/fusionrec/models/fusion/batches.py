@@ -29,7 +29,9 @@ def training_batches(split: Split, sampler: NegativeSampler, batch_size: int, n_
     their positives. Every row carries ``n_negatives`` sampled items for the retrieval loss
     (and, on top-K splits, the CTR head's negatives); with ``shared`` the batch carries one
     pool of ``n_negatives`` uniform items instead (a rare accidental positive is tolerated);
-    with ``every_item`` that pool is every item, in index order (a full softmax)."""
+    with ``every_item`` that pool is every item, in index order (a full softmax; the scorer's
+    ``negative_pool`` then masks the items outside ``sampler.candidates``). Sampled negatives
+    come from ``sampler.candidates`` only."""
     train = split.train if split.task == "ctr" else split.train.positives()
     users, items, labels = train.user, train.item, train.label
     order = rng.permutation(len(users))
@@ -38,7 +40,7 @@ def training_batches(split: Split, sampler: NegativeSampler, batch_size: int, n_
         if every_item:
             negatives = np.arange(sampler.n_items)
         elif shared:
-            negatives = rng.integers(0, sampler.n_items, size=n_negatives)
+            negatives = sampler.uniform(rng, n_negatives)
         else:
             negatives = sampler.draw(users[rows], n_negatives, rng)
         yield Batch(torch.from_numpy(users[rows].copy()), torch.from_numpy(items[rows].copy()),

@@ -8,22 +8,28 @@ explanations. A row with no kept source fuses to zeros.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
 
 class SourceDropout(nn.Module):
-    """In training, drop each available source of each row with probability ``p``; a row that
-    would lose every source keeps its available ones. Identity in eval mode."""
+    """In training, drop each available source of each row with probability ``p`` (one for
+    every source, or one per source); a row that would lose every source keeps its available
+    ones. Identity in eval mode."""
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float | Sequence[float]) -> None:
         super().__init__()
-        self.p = p
+        self.p = p if isinstance(p, (int, float)) else tuple(float(x) for x in p)
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p <= 0:
+        p = self.p
+        if not self.training or (max(p) if isinstance(p, tuple) else p) <= 0:
             return mask
-        kept = mask & (torch.rand(mask.shape, device=mask.device) >= self.p)
+        if isinstance(p, tuple):  # (S,) broadcast over the rows
+            p = torch.tensor(p, device=mask.device)
+        kept = mask & (torch.rand(mask.shape, device=mask.device) >= p)
         emptied = ~kept.any(dim=1, keepdim=True)
         return torch.where(emptied, mask, kept)
 

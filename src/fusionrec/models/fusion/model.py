@@ -48,9 +48,17 @@ class FusionScorer(nn.Module):
     def __init__(self, n_sources: int, dim: int, n_items: int, fusion: str = "concat",
                  source_dropout: float = 0.0, heads: tuple[str, ...] = ("retrieval",),
                  hidden: tuple[int, ...] = (128, 64), mlp_dropout: float = 0.0,
-                 cross_source: bool = False, cosine_scale: float = 0.0) -> None:
+                 cross_source: bool = False, cosine_scale: float = 0.0,
+                 negative_pool: torch.Tensor | None = None,
+                 item_dropout: tuple[float, ...] | None = None) -> None:
         super().__init__()
         self.cosine_scale = cosine_scale
+        # per-source dropout of the item side (default: source_dropout for every source)
+        self.item_dropout = None if item_dropout is None else SourceDropout(item_dropout)
+        # (n_items,) bool, None: every item. In a full softmax only these items are negatives
+        # (the others score -inf): an item without training interactions is no evidence
+        # against any user, and under cold-items it is a held-out item to be scored later.
+        self.register_buffer("negative_pool", negative_pool, persistent=False)
         self.dropout = SourceDropout(source_dropout)
         self.user_fusion = make_fusion(fusion, n_sources, dim)
         self.item_fusion = make_fusion(fusion, n_sources, dim)
@@ -66,7 +74,7 @@ class FusionScorer(nn.Module):
     def fuse(self, side: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x (B, S, d)``, ``mask (B, S)`` -> ``(B, D)``, dropping sources in training."""
         if side == "item":
-            fused = self.item_fusion(x, self.dropout(mask), mask)
+            fused = self.item_fusion(x, (self.item_dropout or self.dropout)(mask), mask)
             return fused if not self.cosine_scale else F.normalize(fused, dim=-1)
         fused = self.user_fusion(x, self.dropout(mask), mask)
         if self.user_mix is not None:
@@ -80,7 +88,8 @@ class FusionScorer(nn.Module):
         """``users, items (B,)``, ``negatives (B, n)`` per row or ``(M,)`` shared ->
         ``{"ctr": (B,), "positive": (B,), "negative": (B, n | M), "ctr_negative": (B, n | 1)}``
         (keys present as heads and negatives allow: ``ctr*`` from the CTR head,
-        ``positive``/``negative`` from the retrieval head)."""
+        ``positive``/``negative`` from the retrieval head; with every item as the pool,
+        ``negative`` is -inf outside ``negative_pool``)."""
         u = self.fuse("user", _rows(tables.user, users), tables.user_mask[users])  # (B, D)
         i = self.fuse("item", _rows(tables.item, items), tables.item_mask[items])  # (B, D)
         out = {}
@@ -97,10 +106,16 @@ class FusionScorer(nn.Module):
                 j = self.fuse("item", _rows(tables.item, negatives),
                               tables.item_mask[negatives])  # (M, D)
                 pool = negatives
+            kept = self.negative_pool if every_item else None
             if self.retrieval is not None:
                 out["negative"] = self.retrieval.all_items(u, j, pool)  # (B, M)
+                if kept is not None:
+                    out["negative"] = out["negative"].masked_fill(~kept, float("-inf"))
             if self.ctr is not None:  # one pool item per row is enough for the CTR head
-                if every_item:  # in index order: draw the rows at random
+                if kept is not None:  # in index order, some left out: draw among the rest
+                    allowed = kept.nonzero().squeeze(1)
+                    pick = allowed[torch.randint(len(allowed), (len(u),), device=u.device)]
+                elif every_item:  # in index order: draw the rows at random
                     pick = torch.randint(len(j), (len(u),), device=u.device)
                 else:  # a uniform random pool: its first rows are already a random draw
                     pick = torch.arange(len(u), device=u.device) % len(j)

@@ -137,13 +137,17 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
         encoders = build_encoders(features, self.sources_, cfg, graph, text, seed=config.seed,
                                   live=live)
+        trained = graph.item_has_users() if cfg.negative_pool == "trained" else None
         scorer = FusionScorer(len(self.sources_), cfg.embedding_dim, features.n_items,
                               cfg.fusion, cfg.source_dropout, self.heads_, cfg.hidden,
-                              cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale)
+                              cfg.mlp_dropout, cfg.cross_source, cfg.cosine_scale, trained,
+                              cfg.item_dropout(self.sources_))
         self.module_ = FusionModel(encoders, scorer, graph)
         self.seen_ = SeenItems.from_pairs(split.train, features.n_users)
         inter = features.interactions
-        self._sampler = NegativeSampler.from_pairs(inter.user, inter.item, features.n_items)
+        candidates = None if trained is None else trained.nonzero().squeeze(1).numpy()
+        self._sampler = NegativeSampler.from_pairs(inter.user, inter.item, features.n_items,
+                                                   candidates)
         self.tables_ = None
         return self.module_
 
