@@ -100,9 +100,10 @@ def _kind_and_label(sources: Sequence[str], reference: Sequence[str]) -> tuple[s
     return "add", " + ".join(sources)
 
 
-def _metric(spec: AblationSpec, task: str, units) -> str:
-    if spec.metric:
-        return spec.metric
+def default_metric(metric: str | None, task: str, units) -> str:
+    """``metric`` if given, else ``auc`` (CTR) or ``ndcg@<first k>`` of ``units``."""
+    if metric:
+        return metric
     if task == "ctr":
         return "auc"
     ndcg = sorted((k for k in units.arrays if k.startswith("ndcg@")),
@@ -122,9 +123,11 @@ def _aligned(ref, var, task: str):
     return {k: v[order] for k, v in var.arrays.items()}
 
 
-def compare(spec: AblationSpec, reference: Mapping[int, Any], variant: Mapping[int, Any],
+def compare(spec, reference: Mapping[int, Any], variant: Mapping[int, Any],
             metric: str) -> tuple[PairedDelta | None, float | None, str]:
-    """Paired delta of ``variant`` vs ``reference`` (``{seed: UnitValues}``) over shared seeds."""
+    """Paired delta of ``variant`` vs ``reference`` (``{seed: UnitValues}``) over shared seeds;
+    ``spec`` gives ``n_boot``, ``confidence`` and ``seed`` (an ``AblationSpec`` or a
+    ``CompareSpec``)."""
     seeds = sorted(set(reference) & set(variant))
     if not seeds:
         return None, None, "no seed with per-unit values for both runs"
@@ -180,7 +183,7 @@ def run_ablation(spec: AblationSpec, records: Sequence[Mapping[str, Any]],
     if not reference:
         raise ConfigError(f"ablation: the reference {spec.reference!r} has no per-unit values")
     first = next(iter(reference.values()))
-    metric = _metric(spec, first.task, first)
+    metric = default_metric(spec.metric, first.task, first)
     rows = []
     for folder, group in by_folder.items():
         if folder == spec.reference or (group[0]["dataset"], group[0]["protocol"]) != where:

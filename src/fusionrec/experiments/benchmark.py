@@ -9,9 +9,12 @@ Writes, under ``out_dir``::
                              source ablation when the suite has one; links to plots/
     plots/*.png              metric bars, learning curves, ablation deltas
     ablation.json            the suite's source ablation (only with an ``ablation`` section)
+    compare.json             the suite's paired comparisons and row costs (only with a
+                             ``compare`` section)
     runs/<entry>/seed-<s>/   each run's folder (config, weights, split manifest, telemetry)
-                             plus record.json, its record, and (ablation suites)
-                             test_units.safetensors, its per-user / per-row test values
+                             plus record.json, its record, and (suites with an ablation or
+                             a compare section) test_units.safetensors, its per-user /
+                             per-row test values
     runs/<entry>/.seed-<s>.lock   held while a process works on that run
 
 A record holds exactly ``dataset, protocol, model, sources, shots, seed, metrics,
@@ -247,7 +250,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, overrides: Sequence[str] = (
                                   run_dir, data_dir, progress, lookup, suite.peer_python)
                 run_dir.mkdir(parents=True, exist_ok=True)
                 _write_json(run_dir / RECORD_FILE, record)
-            if suite.ablation is not None and "error" not in record and not entry.peer:
+            if _needs_units(suite, entry) and "error" not in record:
                 _ensure_units(run_dir, data_dir)
         records[i] = record
         _write_json(out / RESULTS_FILE, [r for r in records if r is not None])
@@ -271,15 +274,28 @@ def _write_report(suite: Suite, out: Path, records: list[dict[str, Any]],
 
     with exclusive(out / ".report.lock"):
         _write_json(out / RESULTS_FILE, records)
-        ablations = _ablations(suite, records, [d.parent.name for d in run_dirs], out)
+        folders = [d.parent.name for d in run_dirs]
+        ablations = _ablations(suite, records, folders, out)
+        comparison = _comparison(suite, records, folders, out)
         figures = _figures(out, records, run_dirs, suite, ablations)
         report = out / REPORT_FILE
-        report.write_text(render_report(records, suite, ablations, figures), encoding="utf-8")
+        report.write_text(render_report(records, suite, ablations, figures, comparison),
+                          encoding="utf-8")
     return BenchmarkOutcome(records, out / RESULTS_FILE, report)
 
 
+def _needs_units(suite: Suite, entry: SuiteEntry) -> bool:
+    """Whether a run's per-unit test values feed the ablation or a comparison (peer runs
+    leave no model folder to score)."""
+    if entry.peer:
+        return False
+    return suite.ablation is not None or (suite.compare is not None
+                                          and entry.folder in suite.compare.entries)
+
+
 def _ensure_units(run_dir: Path, data_dir: str | None) -> None:
-    """Per-unit test values for the ablation; a run without them is only left out of it."""
+    """Per-unit test values for the ablation or comparisons; a run without them is only left
+    out of those."""
     from fusionrec.experiments.units import UNITS_FILE, write_run_units
 
     if (run_dir / UNITS_FILE).is_file():
@@ -303,6 +319,19 @@ def _ablations(suite: Suite, records: list[dict[str, Any]], folders: list[str], 
         return []
     _write_json(out / ABLATION_FILE, ablation.to_dict())
     return [ablation]
+
+
+def _comparison(suite: Suite, records: list[dict[str, Any]], folders: list[str], out: Path):
+    if suite.compare is None:
+        return None
+    from fusionrec.experiments.ablation import load_units_from
+    from fusionrec.experiments.compare import COMPARE_FILE, run_comparison
+
+    comparison = run_comparison(suite.compare, records, folders,
+                                load_units_from(out, RUNS_DIR),
+                                lambda folder, seed: out / RUNS_DIR / folder / f"seed-{seed}")
+    _write_json(out / COMPARE_FILE, comparison.to_dict())
+    return comparison
 
 
 def _figures(out: Path, records, run_dirs, suite: Suite, ablations) -> dict:

@@ -7,6 +7,7 @@ under the tables they match; when a table has an ``lm-zero-shot`` (or
 follows; for top-K tables, the sparse-user breakdown (``activity_report``); then the split each
 seed ran on (the split manifest's sha256, flagged when rows of one seed differ), the peer
 libraries' chosen grid points, the suite's source ablation (if any) and the PNG figures (``fusionrec.experiments.plots``).
+After every table, the suite's paired comparisons and row costs (``compare``, if any).
 """
 
 from __future__ import annotations
@@ -176,10 +177,12 @@ def figure_tables(records: Sequence[Mapping[str, Any]], run_dirs: Sequence[Any],
 
 
 def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequence[Any] = (),
-                  figures: Mapping[tuple, Sequence[tuple[str, str]]] | None = None) -> str:
+                  figures: Mapping[tuple, Sequence[tuple[str, str]]] | None = None,
+                  comparison: Any = None) -> str:
     """The whole ``report.md`` for a suite's records; ``ablations``
     (:class:`~fusionrec.experiments.ablation.Ablation`) and ``figures`` (``{(dataset,
-    protocol): [(caption, relative png path)]}``) go under their table."""
+    protocol): [(caption, relative png path)]}``) go under their table, ``comparison``
+    (:class:`~fusionrec.experiments.compare.Comparison`) after every table."""
     from fusionrec.experiments.ablation import ablation_lines
     from fusionrec.experiments.activity_report import activity_lines
     from fusionrec.experiments.refusals import refused_rows
@@ -217,6 +220,10 @@ def render_report(records: Sequence[Mapping[str, Any]], suite, ablations: Sequen
                 lines += ablation_lines(ablation)
         for caption, path in (figures or {}).get((dataset, protocol), ()):
             lines += [f"![{caption}]({path})", ""]
+    if comparison is not None:
+        from fusionrec.experiments.compare import comparison_lines
+
+        lines += comparison_lines(comparison)
     if failed:
         lines += ["## Failed runs", ""]
         for r in failed:

@@ -25,6 +25,8 @@ published numbers. Loaded from YAML and validated (errors name the key)::
                                        # FusionRec's metric code (fusionrec.experiments.peer_entry)
     ablation: {reference: fusion}      # optional: paired source ablation against this entry
                                        # (fusionrec.experiments.ablation)
+    compare:                           # optional: paired B - A deltas of named entries, with
+      pairs: [{a: fusion, b: bpr-mf}]  # each row's cost (fusionrec.experiments.compare)
     published:
       - {model: KGCN-concat, metrics: {auc: 0.796}, source: "KGCN paper, via OpenHGNN README",
          dataset: lastfm-kg, protocol: ctr-kgcn}    # dataset/protocol: optional filters
@@ -139,6 +141,7 @@ class Suite:
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     ablation: Any = None  # an AblationSpec, or None
+    compare: Any = None  # a CompareSpec, or None
     protocol_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     peer_python: Path | None = None  # the suite's peer_python (see peer_entry.peer_python)
 
@@ -242,7 +245,7 @@ def load_suite(path: str | Path) -> Suite:
             or not (raw.get("entries") or raw.get("include")):
         raise ConfigError(f"{path}: a suite needs a non-empty 'entries' list")
     known = {"name", "description", "seeds", "metrics", "entries", "published", "ablation",
-             "peer_python", "include"}
+             "compare", "peer_python", "include"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
@@ -267,9 +270,19 @@ def load_suite(path: str | Path) -> Suite:
         if ablation.reference not in names:
             raise ConfigError(f"{path}: ablation.reference {ablation.reference!r} is not an "
                               f"entry; entries: {names}")
+    compare = None
+    if raw.get("compare") is not None:
+        from fusionrec.experiments.compare import CompareSpec
+
+        compare = CompareSpec.from_raw(raw["compare"])
+        unknown = [name for name in compare.entries if name not in names]
+        if unknown:
+            raise ConfigError(f"{path}: compare names {unknown}, which are not entries; "
+                              f"entries: {names}")
     return Suite(name=str(raw.get("name") or path.stem), entries=entries, published=published,
                  metrics=metrics, description=str(raw.get("description") or "").strip(),
-                 path=path, ablation=ablation, protocol_metrics=protocol_metrics,
+                 path=path, ablation=ablation, compare=compare,
+                 protocol_metrics=protocol_metrics,
                  peer_python=_peer_python(raw.get("peer_python"), path))
 
 
