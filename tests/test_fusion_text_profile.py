@@ -55,10 +55,10 @@ def test_hidden_batch_edges_take_the_scored_item_out_of_the_users_text_profile(s
 
 
 @pytest.mark.parametrize("hide", [False, True])
-def test_training_with_the_own_item_in_the_profile_is_warned_about(split, caplog, hide):
+def test_training_with_the_own_item_in_the_profile_is_logged(split, caplog, hide):
     model = FusionRecommender(**FAST, sources=["interactions", "item_text"],
                               hide_batch_edges=hide)
-    with caplog.at_level(logging.WARNING, logger="fusionrec.models.fusion.recommender"):
+    with caplog.at_level(logging.INFO, logger="fusionrec.models.fusion.recommender"):
         model.set_text_features(_text(split)).build(split, model.trainer)
     warned = any("hide_batch_edges" in r.getMessage() for r in caplog.records)
     assert warned is not hide
