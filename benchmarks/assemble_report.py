@@ -3,10 +3,12 @@
 Running ``fusionrec benchmark -c benchmarks/report.yaml`` retrains everything (hours). When each
 table's own suite has been run (its ``results.json`` under ``benchmarks/results/``), this files
 those records under the combined suite's run folders and lets the benchmark runner, with
-``--resume``, keep them and render one report: the same runs, nothing retrained. A row with no
+``--resume``, keep them and render one report: the same runs, nothing retrained (a failed record,
+such as a model refusing cold items, is tried again, as ``--resume`` always does: it refuses
+again in seconds). A row with no
 record anywhere is left out (``--only`` keeps the runner from training it) and named.
 
-    python benchmarks/assemble_report.py --out runs/report-assembled \
+    python benchmarks/assemble_report.py --out runs/report-assembled --data-dir ../shared/data \
         benchmarks/results/report/results.json benchmarks/results/ml100k-cold-items/results.json
 """
 
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="+", type=Path, help="results.json files to take rows from")
     parser.add_argument("--suite", type=Path, default=Path("benchmarks/report.yaml"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data-dir", help="data root: failed or refused records are tried "
+                        "again by the runner (a refusal is quick and says so again)")
     args = parser.parse_args(argv)
     suite = load_suite(args.suite)
     folders = entry_keys(suite)
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if short:
         raise SystemExit("these rows lack seeds (the runner would train them): "
                          + "; ".join(short))
-    outcome = run_suite(suite, args.out, only=sorted(filed), resume=True, progress=False)
+    outcome = run_suite(suite, args.out, only=sorted(filed), resume=True, progress=False,
+                        data_dir=args.data_dir)
     print(f"{len(outcome.records)} records -> {outcome.report_path}")
     return 0
 
