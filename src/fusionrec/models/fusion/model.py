@@ -61,6 +61,9 @@ class FusionScorer(nn.Module):
         # (the others score -inf): an item without training interactions is no evidence
         # against any user, and under cold-items it is a held-out item to be scored later.
         self.register_buffer("negative_pool", negative_pool, persistent=False)
+        # their indices, for the CTR head's one negative per row (found once, not per batch)
+        self.register_buffer("negative_items", None if negative_pool is None
+                             else negative_pool.nonzero().squeeze(1), persistent=False)
         self.dropout = SourceDropout(source_dropout)
         # (S,) bool: the sources a user without training interactions has (training only)
         self.cold_users = ColdRowDropout(cold_user_dropout, cold_user_sources)
@@ -118,7 +121,7 @@ class FusionScorer(nn.Module):
                     out["negative"] = out["negative"].masked_fill(~kept, float("-inf"))
             if self.ctr is not None:  # one pool item per row is enough for the CTR head
                 if kept is not None:  # in index order, some left out: draw among the rest
-                    allowed = kept.nonzero().squeeze(1)
+                    allowed = self.negative_items
                     pick = allowed[torch.randint(len(allowed), (len(u),), device=u.device)]
                 elif every_item:  # in index order: draw the rows at random
                     pick = torch.randint(len(j), (len(u),), device=u.device)

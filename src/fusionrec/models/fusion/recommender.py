@@ -153,8 +153,8 @@ class FusionRecommender(FusionServable, RecommenderBase, TorchTrainable, SharesT
             # info, not a warning: shipped top-K configs chose false on valid (ML-100K, Last.FM);
             # on review-built text (Amazon) it was the cause of the loss, so say it where runs log
             log.info("fusion: hide_batch_edges is false, so in training each positive's own "
-                        "item text sits inside the user's text profile, which no held-out item "
-                        "does; the model may learn that self-match (see FusionConfig)")
+                     "item text sits inside the user's text profile, which no held-out item "
+                     "does; the model may learn that self-match (see FusionConfig)")
         log.info("fusion: fusing sources %s with %s fusion, heads %s",
                  list(self.sources_), cfg.fusion, list(self.heads_))
         graph = TrainingGraph.from_features(features, with_social="social" in self.sources_)
